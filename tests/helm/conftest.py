@@ -1,0 +1,15 @@
+"""Fixtures for the kiln chart's tests: the chart, loaded once per session by Helm's SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import helm_python
+import pytest
+from chart_manifests import CHART_DIR
+
+
+@pytest.fixture(scope="session")
+def chart() -> Iterator[helm_python.Chart]:
+    with helm_python.Chart.load(CHART_DIR) as loaded:
+        yield loaded

@@ -1,0 +1,141 @@
+"""The operator Deployment: image, arguments, probes, hardening and the single active replica."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import helm_python
+import pytest
+from chart_manifests import ci_values, only_object, render_objects
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def operator_pod(chart: helm_python.Chart, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    deployment = only_object(render_objects(chart, values), "Deployment")
+    pod: dict[str, Any] = deployment["spec"]["template"]
+    return pod
+
+
+def operator_container(
+    chart: helm_python.Chart, values: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    containers = operator_pod(chart, values)["spec"]["containers"]
+    assert [container["name"] for container in containers] == ["operator"]
+    container: dict[str, Any] = containers[0]
+    return container
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        pytest.param({}, "kiln-operator:{app_version}", id="app-version"),
+        pytest.param({"tag": "0.2.0"}, "kiln-operator:0.2.0", id="tag"),
+        pytest.param({"tag": "0.2.0", "digest": DIGEST}, f"kiln-operator@{DIGEST}", id="digest"),
+        pytest.param(
+            {"repository": "registry.example/kiln/operator"},
+            "registry.example/kiln/operator:{app_version}",
+            id="repository",
+        ),
+    ],
+)
+def test_image_pinned(chart: helm_python.Chart, image: dict[str, str], expected: str) -> None:
+    container = operator_container(chart, {"image": image})
+
+    assert container["image"] == expected.format(app_version=chart.metadata["appVersion"])
+
+
+def test_single_replica_recreate(chart: helm_python.Chart) -> None:
+    deployment = only_object(render_objects(chart), "Deployment")
+
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_args_all_namespaces(chart: helm_python.Chart) -> None:
+    args = operator_container(chart)["args"]
+
+    assert "--standalone" in args
+    assert "--all-namespaces" in args
+    assert not [arg for arg in args if arg.startswith("--namespace")]
+
+
+def test_args_watch_namespaces(chart: helm_python.Chart) -> None:
+    args = operator_container(chart, ci_values("watch-namespaces-values.yaml"))["args"]
+
+    assert "--standalone" in args
+    assert "--all-namespaces" not in args
+    assert [arg for arg in args if arg.startswith("--namespace")] == [
+        "--namespace=team-a",
+        "--namespace=team-b",
+    ]
+
+
+@pytest.mark.parametrize("probe", ["livenessProbe", "readinessProbe"])
+def test_probe_on_health_endpoint(chart: helm_python.Chart, probe: str) -> None:
+    container = operator_container(chart)
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+
+    assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert ports["health"] == 8080
+    assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
+
+
+def test_health_port_moves_together(chart: helm_python.Chart) -> None:
+    container = operator_container(chart, {"healthPort": 9443})
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+
+    assert ports["health"] == 9443
+    assert "--liveness=http://0.0.0.0:9443/healthz" in container["args"]
+
+
+def test_container_hardened(chart: helm_python.Chart) -> None:
+    security = operator_container(chart)["securityContext"]
+
+    assert security["runAsNonRoot"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_pod_runs_as_image_user(chart: helm_python.Chart) -> None:
+    security = operator_pod(chart)["spec"]["securityContext"]
+
+    assert security["runAsNonRoot"] is True
+    assert security["runAsUser"] == 10001
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_tmp_is_writable_volume(chart: helm_python.Chart) -> None:
+    pod = operator_pod(chart)
+    mounts = {
+        mount["mountPath"]: mount["name"] for mount in pod["spec"]["containers"][0]["volumeMounts"]
+    }
+    volumes = {volume["name"]: volume for volume in pod["spec"]["volumes"]}
+
+    assert volumes[mounts["/tmp"]]["emptyDir"] == {}
+
+
+def test_resources_requested(chart: helm_python.Chart) -> None:
+    resources = operator_container(chart)["resources"]
+
+    assert set(resources["requests"]) == {"cpu", "memory"}
+    assert "memory" in resources["limits"]
+
+
+def test_pod_labels_keep_selector(chart: helm_python.Chart) -> None:
+    values = {"podLabels": {"app.kubernetes.io/name": "other", "team": "ml"}}
+    deployment = only_object(render_objects(chart, values), "Deployment")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+
+    assert labels["team"] == "ml"
+    assert selector.items() <= labels.items()
+
+
+def test_runs_as_rendered_service_account(chart: helm_python.Chart) -> None:
+    objects = render_objects(chart)
+    account = only_object(objects, "ServiceAccount")
+    pod = only_object(objects, "Deployment")["spec"]["template"]
+
+    assert pod["spec"]["serviceAccountName"] == account["metadata"]["name"]
