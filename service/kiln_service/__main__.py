@@ -1,0 +1,3 @@
+from kiln_service.cli import main
+
+raise SystemExit(main())

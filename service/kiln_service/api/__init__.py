@@ -1,0 +1,1 @@
+"""HTTP routes: probes, metrics and the inference API."""

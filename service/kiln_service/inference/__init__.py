@@ -1,0 +1,1 @@
+"""Running the model: dynamic batching and the forward-pass thread."""

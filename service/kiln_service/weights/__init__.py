@@ -1,0 +1,1 @@
+"""Baked model directories: the manifest, safetensors checks and the memory-mapped load."""
