@@ -50,12 +50,13 @@ class Engine:
     async def load(self) -> None:
         """Verify, read and map the weights and build the model; raise WeightsError on faults."""
         progress = self.lifecycle.progress
+        manifest = read_manifest(self.model_dir)
+        self.model_name = manifest.name
+        self.weight_bytes = manifest.weight_bytes
+        layouts = check_directory(self.model_dir, manifest)
+
         torch_import = asyncio.create_task(asyncio.to_thread(importlib.import_module, "torch"))
         try:
-            manifest = read_manifest(self.model_dir)
-            self.model_name = manifest.name
-            self.weight_bytes = manifest.weight_bytes
-            layouts = check_directory(self.model_dir, manifest)
             logger.info(
                 "load started: model %s, %d files, %d weight bytes, %d tensors, verify=%s",
                 manifest.name,

@@ -1,0 +1,1 @@
+"""An extension of kmock's Kubernetes API emulator for operator and chart tests."""
