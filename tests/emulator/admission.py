@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import celpy
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 
 _ROOT_MANAGED_BY_SERVER = {"apiVersion", "kind", "metadata"}
 
@@ -164,11 +166,11 @@ def _check_rules(value: Any, schema: dict[str, Any], path: str) -> list[str]:
     for rule in schema.get("x-kubernetes-validations", []):
         program = _compile(rule["rule"])
         try:
-            outcome = program.evaluate({"self": celpy.json_to_cel(value)})
-        except celpy.CELEvalError as exc:
+            outcome = program.evaluate({"self": json_to_cel(value)})
+        except CELEvalError as exc:
             errors.append(f"{path}: Invalid value: rule {rule['rule']!r} failed to evaluate: {exc}")
             continue
-        if isinstance(outcome, celpy.CELEvalError):
+        if isinstance(outcome, CELEvalError):
             errors.append(f"{path}: Invalid value: rule {rule['rule']!r} failed to evaluate: "
                           f"{outcome}")
         elif not bool(outcome):

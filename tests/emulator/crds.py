@@ -73,7 +73,7 @@ def custom_resources_from_crd(crd: dict[str, Any]) -> list[CustomResource]:
 
 
 def read_path(obj: dict[str, Any], path: str) -> Any:
-    """Read a simple JSON path such as ``.status.replicas``; None where a key is missing."""
+    """Read a JSON path such as ``.status.replicas``, or return None where a key is missing."""
     value: Any = obj
     for key in path.strip(".").split("."):
         value = value.get(key) if isinstance(value, dict) else None

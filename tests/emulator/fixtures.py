@@ -67,7 +67,7 @@ def load_crd() -> dict[str, Any]:
 
 
 def start_emulator(*, validate: bool = True) -> RunningEmulator:
-    """Start an emulator with the kiln CRD and both identities; the caller stops it."""
+    """Start an emulator with the kiln CRD and both identities. The caller stops it."""
     emulator = ApiEmulator(
         tokens={ADMIN_TOKEN: ADMIN_USER, OPERATOR_TOKEN: OPERATOR_USER},
         validate_versions=SUPPORTED_VERSIONS if validate else (),

@@ -37,11 +37,11 @@ STRATEGIC_MERGE_KEYS = {
 
 
 class PatchError(Exception):
-    """A patch that cannot be applied; the API server answers it with 422."""
+    """A patch that cannot be applied, which the API server answers with 422."""
 
 
 class UnsupportedPatchType(Exception):
-    """A Content-Type the emulator does not implement; answered with 415."""
+    """A patch Content-Type the emulator does not implement, answered with 415."""
 
 
 def apply_patch(target: dict[str, Any], patch: Any, content_type: str) -> dict[str, Any]:
@@ -52,9 +52,11 @@ def apply_patch(target: dict[str, Any], patch: Any, content_type: str) -> dict[s
     if not isinstance(patch, dict):
         raise PatchError(f"A {media_type} body must be a JSON object, got {type(patch).__name__}.")
     if media_type == MERGE_PATCH:
-        return merge_patch(target, patch)
+        merged: dict[str, Any] = merge_patch(target, patch)
+        return merged
     if media_type == STRATEGIC_MERGE_PATCH:
-        return strategic_merge_patch(target, patch)
+        strategic: dict[str, Any] = strategic_merge_patch(target, patch)
+        return strategic
     raise UnsupportedPatchType(f"The patch type {media_type!r} is not supported by the emulator.")
 
 

@@ -19,7 +19,7 @@ _SET_RE = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
 
 
 class SelectorError(ValueError):
-    """A selector string the emulator cannot parse; the API server answers it with 400."""
+    """A selector string that cannot be parsed, which the API server answers with 400."""
 
 
 def _split_requirements(selector: str) -> list[str]:

@@ -27,8 +27,12 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import functools
+import gzip
+import importlib.resources
+import json
 import secrets
-from typing import Any
+from typing import Any, cast
 
 import aiohttp.web
 import attrs
@@ -39,6 +43,14 @@ from .request_log import ApiRequest, rbac_verb
 from .responses import ApiError, json_response
 from .storage import ObjectKey, ObjectStore, WatchEvent, now_rfc3339
 from .validation import validate_builtin
+
+
+@functools.cache
+def _bundled_discovery() -> str:
+    """Return the built-in resources kmock ships (from a K3s cluster), read once."""
+    packed = importlib.resources.files("kmock._internal").joinpath("resources.json.gz")
+    return gzip.decompress(packed.read_bytes()).decode("utf-8")
+
 
 CRD_RESOURCE = resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 _PROTECTED_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "namespace", "name")
@@ -70,7 +82,7 @@ class Fault:
 
 @attrs.define(kw_only=True)
 class ApiEmulator(KubernetesEmulator):
-    """A Kubernetes API emulator for operator tests; see the module docstring."""
+    """A Kubernetes API emulator for operator tests, described in the module docstring."""
 
     tokens: dict[str, str] = attrs.field(factory=dict)
     validate_versions: tuple[str, ...] = ()
@@ -83,7 +95,7 @@ class ApiEmulator(KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self._store = ObjectStore(self._objects)
-        self._resources.load_bundled()
+        self._resources.load_data(_bundled_discovery())
 
     @property
     def store(self) -> ObjectStore:
@@ -105,6 +117,9 @@ class ApiEmulator(KubernetesEmulator):
     async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
         res: resource | None = request.resource
         record = self._describe(request)
+        # Logged before serving, so that an open watch shows up while it streams.
+        index = len(self.request_log)
+        self.request_log.append(record)
         try:
             self._authenticate(request)
             if res is None or res.plural is None:
@@ -113,7 +128,7 @@ class ApiEmulator(KubernetesEmulator):
                 response = await self._serve_resource(request, record)
         except ApiError as error:
             response = responses.error_response(error)
-        self.request_log.append(dataclasses.replace(record, status=response.status))
+        self.request_log[index] = dataclasses.replace(record, status=response.status)
         return response
 
     def _describe(self, request: Any) -> ApiRequest:
@@ -121,14 +136,17 @@ class ApiEmulator(KubernetesEmulator):
         method = request.method.value
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         user = self.tokens.get(token, "anonymous" if not token else "unknown")
-        is_resource = res is not None and res.plural is not None
+        if res is None or res.plural is None:
+            verb, group, version, plural = method.lower(), "", "", ""
+        else:
+            is_watch = request.params.get("watch") in ("true", "1")
+            verb = rbac_verb(method, has_name=request.name is not None, is_watch=is_watch)
+            group, version, plural = res.group or "", res.version or "", res.plural
         return ApiRequest(
-            verb=rbac_verb(method, has_name=request.name is not None,
-                           is_watch=request.params.get("watch") in ("true", "1"))
-            if is_resource else method.lower(),
-            api_group=(res.group or "") if is_resource else "",
-            version=(res.version or "") if is_resource else "",
-            resource=(res.plural or "") if is_resource else "",
+            verb=verb,
+            api_group=group,
+            version=version,
+            resource=plural,
             subresource=request.subresource or "",
             namespace=request.namespace,
             name=request.name,
@@ -140,7 +158,7 @@ class ApiEmulator(KubernetesEmulator):
 
     def _authenticate(self, request: Any) -> None:
         # NB: kubectl sends no bearer token over plain HTTP, so a request without a token is
-        # served as "anonymous"; only a token the emulator does not know is rejected.
+        # served as "anonymous". Only a token the emulator does not know is rejected.
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if token and token not in self.tokens:
             raise ApiError(401, "Unauthorized: the bearer token is unknown to the emulator.")
@@ -148,8 +166,8 @@ class ApiEmulator(KubernetesEmulator):
     async def _serve_non_resource(self, request: Any) -> aiohttp.web.StreamResponse:
         path = request.url.path.rstrip("/")
         if path.startswith("/openapi/"):
-            # NB: kubectl asks for OpenAPI v2 as protobuf, which the emulator cannot produce;
-            # without a document kubectl needs --validate=false and uses JSON merge patches.
+            # NB: kubectl asks for OpenAPI v2 as protobuf, which the emulator cannot produce.
+            # Without a document, kubectl needs --validate=false and uses JSON merge patches.
             raise ApiError(404, f"The emulator serves no OpenAPI document at {path!r}.")
         if path == "/version":
             return json_response(responses.SERVER_VERSION)
@@ -162,7 +180,7 @@ class ApiEmulator(KubernetesEmulator):
         ``kubectl get ms`` warns about ambiguity and ``kubectl get kiln`` asks for the
         ``modelservices/scale`` resource.
         """
-        document = await super()._serve_version(request)
+        document = cast(dict[str, Any], await super()._serve_version(request))
         for entry in document.get("resources", []):
             if "/" not in entry["name"]:
                 continue
@@ -206,7 +224,7 @@ class ApiEmulator(KubernetesEmulator):
         raise ApiError(405, f"The emulator does not serve {verb!r} on {res.plural}.")
 
     def _group_version(self, res: resource) -> str:
-        return res.version if not res.group else f"{res.group}/{res.version}"
+        return (res.version or "") if not res.group else f"{res.group}/{res.version}"
 
     def _get(self, key: ObjectKey, subresource: str, info: ResourceInfo) -> dict[str, Any]:
         obj = self.store.get(key)
@@ -411,6 +429,7 @@ class ApiEmulator(KubernetesEmulator):
             return self._selected(obj, params)
 
         stream = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
+        stream.enable_chunked_encoding()
         await stream.prepare(request._raw_request)
         events = self.store.events.setdefault(res, [])
         if since in ("", "0"):
@@ -437,13 +456,13 @@ class ApiEmulator(KubernetesEmulator):
         return stream
 
     async def _write_event(self, stream: aiohttp.web.StreamResponse, event: WatchEvent) -> None:
-        line = responses.json.dumps({"type": event.type, "object": event.obj})
+        line = json.dumps({"type": event.type, "object": event.obj})
         await stream.write(line.encode() + b"\n")
 
     async def _wait_for_events(
         self, events: list[WatchEvent], position: int, deadline: float | None
     ) -> bool:
-        """Wait until events past ``position`` exist; False once the deadline or close came."""
+        """Wait for events past ``position`` and return False at the deadline or at close."""
         loop = asyncio.get_running_loop()
         async with self.store.changed:
             while len(events) <= position and not self._closing:

@@ -12,7 +12,7 @@ from typing import Any
 
 import kubernetes_validate
 
-# The Kubernetes minor versions the project supports; every object the operator writes
+# The Kubernetes minor versions the project supports. Every object the operator writes
 # must be valid in each of them.
 SUPPORTED_VERSIONS = ("1.30", "1.31", "1.32", "1.33")
 

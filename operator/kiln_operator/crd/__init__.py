@@ -1,0 +1,1 @@
+"""The ModelService CustomResourceDefinition, shipped as package data."""
