@@ -10,6 +10,25 @@ from chart_manifests import ci_values, only_object, render_objects
 
 DIGEST = "sha256:" + "ab" * 32
 
+# The same security contexts as the operator gives the model pods: the image's non-root user,
+# no privilege escalation, no capabilities, a read-only root and the default seccomp profile.
+IMAGE_USER = 10001
+CONTAINER_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": IMAGE_USER,
+    "runAsGroup": IMAGE_USER,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+POD_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": IMAGE_USER,
+    "runAsGroup": IMAGE_USER,
+    "fsGroup": IMAGE_USER,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
 
 def operator_pod(chart: helm_python.Chart, values: dict[str, Any] | None = None) -> dict[str, Any]:
     deployment = only_object(render_objects(chart, values), "Deployment")
@@ -90,20 +109,22 @@ def test_health_port_moves_together(chart: helm_python.Chart) -> None:
 
 
 def test_container_hardened(chart: helm_python.Chart) -> None:
-    security = operator_container(chart)["securityContext"]
-
-    assert security["runAsNonRoot"] is True
-    assert security["allowPrivilegeEscalation"] is False
-    assert security["readOnlyRootFilesystem"] is True
-    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert operator_container(chart)["securityContext"] == CONTAINER_SECURITY
 
 
-def test_pod_runs_as_image_user(chart: helm_python.Chart) -> None:
-    security = operator_pod(chart)["spec"]["securityContext"]
+def test_pod_hardened(chart: helm_python.Chart) -> None:
+    spec = operator_pod(chart)["spec"]
 
-    assert security["runAsNonRoot"] is True
-    assert security["runAsUser"] == 10001
-    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert spec["securityContext"] == POD_SECURITY
+    assert spec["enableServiceLinks"] is False
+
+
+def test_test_pod_hardened(chart: helm_python.Chart) -> None:
+    test_pod = only_object(render_objects(chart), "Pod")
+
+    assert test_pod["spec"]["securityContext"] == POD_SECURITY
+    assert test_pod["spec"]["containers"][0]["securityContext"] == CONTAINER_SECURITY
+    assert test_pod["spec"]["automountServiceAccountToken"] is False
 
 
 def test_tmp_is_writable_volume(chart: helm_python.Chart) -> None:
