@@ -45,11 +45,20 @@ def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAP
     install_error_handlers(app)
     app.include_router(probes.router)
     app.include_router(embeddings.router)
+    if settings.adapters_dir is not None:
+        from kiln_service.adapters.component import install_adapters
+
+        components.append(install_adapters(app, settings))
     app.add_middleware(AdmissionMiddleware, settings=settings, metrics=metrics)
     return app
 
 
 def _create_model(settings: Settings, lifecycle: Lifecycle, metrics: Metrics) -> Model:
+    if settings.backend_url is not None:
+        from kiln_service.gateway import Gateway
+
+        return Gateway(settings, lifecycle, metrics)
+
     from kiln_service.inference.engine import Engine
 
     return Engine(settings, lifecycle, metrics)

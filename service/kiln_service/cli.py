@@ -38,12 +38,17 @@ SERVE_HELP = {
     "max_body_bytes": "largest request body in bytes",
     "backend_url": "OpenAI-compatible embeddings server to forward to (no local weights)",
     "queue_drain_timeout": "seconds the job queue may drain at shutdown",
+    "adapters_dir": "directory of adapters (one subdirectory each) served by /v1/classify",
+    "adapter_cache_bytes": "most bytes of adapter tensors kept in memory",
+    "adapter_cache_count": "most adapters kept in memory",
 }
 FLAG_NAMES = {"backend_url": "--backend", "verify": "--verify"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kiln", description="Serve models the way Kubernetes expects.")
+    parser = argparse.ArgumentParser(
+        prog="kiln", description="Serve models the way Kubernetes expects."
+    )
     subcommands = parser.add_subparsers(dest="command", required=True)
     _add_serve(subcommands)
     _add_bake(subcommands)
@@ -70,7 +75,9 @@ def _add_serve(subcommands: Any) -> None:
         help_text = SERVE_HELP.get(field.name, field.name.replace("_", " "))
         help_text += f" [env {ENV_PREFIX}{field.name.upper()}]"
         if str(field.type) == "bool":
-            parser.add_argument(flag, dest=field.name, action="store_const", const=True, help=help_text)
+            parser.add_argument(
+                flag, dest=field.name, action="store_const", const=True, help=help_text
+            )
         elif str(field.type).startswith("Path"):
             parser.add_argument(flag, dest=field.name, type=Path, help=help_text)
         else:

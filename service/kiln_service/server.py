@@ -8,16 +8,24 @@ lifespan's shutdown, which releases the model. A second signal exits at once.
 uvicorn (0.29 and later) re-raises a captured signal after a graceful shutdown, which would
 end the process with 143 instead of 0; this server handles the signals itself, so a
 finished drain exits 0.
+
+Several workers (`--workers`) run under `run_workers`, a supervisor of its own: uvicorn's
+supervisor starts plain uvicorn servers, which would have neither this shutdown order nor
+the app built inside each worker.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from types import FrameType
 
 import uvicorn
@@ -90,34 +98,109 @@ class KilnServer(uvicorn.Server):
         await super()._wait_tasks_to_complete()
         assert self.lifecycle is not None
         self.lifecycle.mark("inflight_drained")
-        logger.info(
-            "in-flight drained in %.2f s", self.lifecycle.since("stopped_accepting")
-        )
+        logger.info("in-flight drained in %.2f s", self.lifecycle.since("stopped_accepting"))
 
 
 def run_server(settings: Settings) -> int:
     """Serve until a signal or a failed load; return the process exit code."""
-    config = uvicorn.Config(
+    if settings.workers > 1:
+        return run_workers(settings)
+    server = KilnServer(_uvicorn_config(settings), settings)
+    server.run()
+    return _exit_code(server)
+
+
+def _uvicorn_config(settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
         app="kiln_service.app:create_app",
         host=settings.host,
         port=settings.port,
-        workers=settings.workers,
         log_config=None,
         access_log=settings.access_log,
         timeout_graceful_shutdown=int(max(1, round(settings.request_timeout))),
         lifespan="on",
         server_header=False,
     )
-    server = KilnServer(config, settings)
-    if settings.workers == 1:
-        server.run()
-        return _exit_code(server)
 
-    from uvicorn.supervisors import Multiprocess
 
-    sock = config.bind_socket()
-    Multiprocess(config, target=server.run, sockets=[sock]).run()
-    return 0
+def run_workers(settings: Settings) -> int:
+    """Serve from several worker processes that share one listening socket.
+
+    Each worker is a whole server with its own lifespan, model and probes. The supervisor
+    forwards SIGTERM and SIGINT to every worker as SIGTERM, so each one drains as a single
+    server does, and a second signal makes them exit at once. A worker that exits on its
+    own stops the others, and the supervisor exits non-zero so that Kubernetes restarts
+    the pod: the probes reach only one worker per request and cannot see a dead one.
+    """
+    sock = _uvicorn_config(settings).bind_socket()
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(
+            target=_serve_worker, args=(settings, sock, os.getpid()), name=f"kiln-worker-{n}"
+        )
+        for n in range(settings.workers)
+    ]
+    signals: list[int] = []
+
+    def forward(sig: int, frame: FrameType | None) -> None:
+        signals.append(sig)
+        logger.info(
+            "%s received: sending SIGTERM to %d workers", signal.Signals(sig).name, len(workers)
+        )
+        _terminate(workers)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for worker in workers:
+        worker.start()
+    # Only the workers hold the socket now, so once each has closed it during its drain,
+    # the kernel refuses new connections instead of queueing them for nobody.
+    sock.close()
+    logger.info("started %d workers: %s", len(workers), ", ".join(str(w.pid) for w in workers))
+
+    code = 0
+    running = list(workers)
+    while running:
+        multiprocessing.connection.wait([worker.sentinel for worker in running], timeout=1.0)
+        for worker in [w for w in running if w.exitcode is not None]:
+            running.remove(worker)
+            exit_code = worker.exitcode if worker.exitcode and worker.exitcode > 0 else 1
+            if worker.exitcode != 0:
+                code = code or exit_code
+            if not signals:
+                logger.error(
+                    "worker %d exited with %s without a signal; stopping the other workers",
+                    worker.pid,
+                    worker.exitcode,
+                )
+                signals.append(signal.SIGTERM)
+                code = code or 1
+                _terminate(running)
+
+    logger.info("exit %d: %d workers stopped", code, len(workers))
+    sys.stderr.flush()
+    return code
+
+
+def _terminate(workers: Sequence[multiprocessing.process.BaseProcess]) -> None:
+    for worker in workers:
+        if worker.pid is not None and worker.exitcode is None:
+            os.kill(worker.pid, signal.SIGTERM)
+
+
+def _serve_worker(settings: Settings, sock: socket.socket, supervisor_pid: int) -> None:
+    # A process group of its own: a terminal's Ctrl-C reaches only the supervisor, which
+    # forwards one SIGTERM, instead of reaching each worker twice.
+    os.setpgid(0, 0)
+    if sys.platform == "linux":
+        # PR_SET_PDEATHSIG (1): the kernel sends SIGTERM to this worker if the supervisor
+        # dies, so a killed supervisor never leaves workers holding the port.
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    if os.getppid() != supervisor_pid:
+        raise SystemExit(1)
+    server = KilnServer(_uvicorn_config(settings), settings)
+    server.run(sockets=[sock])
+    raise SystemExit(_exit_code(server))
 
 
 def _exit_code(server: KilnServer) -> int:

@@ -44,8 +44,3 @@ def bake_synthetic(root: Path, name: str = "synthetic", **options: float) -> Pat
     output = root / name
     bake(source, output, name=name)
     return output
-
-
-def read_manifest_json(model_dir: Path) -> dict[str, object]:
-    return json.loads((model_dir / "kiln-manifest.json").read_text())
-

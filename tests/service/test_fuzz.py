@@ -18,11 +18,13 @@ def test_no_server_errors(minilm_server: ServerProcess, path: str, method: str) 
     schema = schemathesis.openapi.from_url(minilm_server.url("/openapi.json"))
     operation = schema[path][method]
 
-    @given(case=operation.as_strategy() | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+    @given(
+        case=operation.as_strategy()
+        | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
+    )
     @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
-    def check(case: schemathesis.Case) -> None:
+    def check(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
         response = case.call(base_url=minilm_server.base_url, timeout=30)
         case.validate_response(response, checks=[not_a_server_error])
 
     check()
-

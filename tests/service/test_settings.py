@@ -26,7 +26,9 @@ CASES = [
     pytest.param({}, ["--drain-delay", "-1"], "KILN_DRAIN_DELAY", id="negative-drain"),
     pytest.param({}, ["--workers", "0"], "at least 1", id="workers"),
     pytest.param(
-        {}, ["--device", "cuda", "--workers", "2"], "one copy of the weights per worker",
+        {},
+        ["--device", "cuda", "--workers", "2"],
+        "one copy of the weights per worker",
         id="gpu-workers",
     ),
 ]

@@ -106,7 +106,9 @@ CASES = [
     pytest.param(trailing_bytes, ["100 bytes of trailing data"], id="trailing-bytes"),
     pytest.param(corrupt_header, ["header is not valid JSON"], id="corrupt-header"),
     pytest.param(flipped_byte, ["sha256 checksum differs", "expected"], id="checksum"),
-    pytest.param(wrong_shape, ["'embedding.weight' has shape [1000, 16]", "[1000, 32]"], id="shape"),
+    pytest.param(
+        wrong_shape, ["'embedding.weight' has shape [1000, 16]", "[1000, 32]"], id="shape"
+    ),
     pytest.param(missing_tensor, ["'embedding.weight' is missing"], id="missing-tensor"),
     pytest.param(missing_file, ["weights file is missing"], id="missing-file"),
     pytest.param(missing_manifest, ["manifest is missing", "kiln bake"], id="missing-manifest"),

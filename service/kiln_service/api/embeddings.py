@@ -84,8 +84,7 @@ def check_request(
         )
     if body.model is not None and not _same_model(body.model, embedder.model_name):
         raise NotFound(
-            f"Model {body.model!r} is not served here; this server serves "
-            f"{embedder.model_name!r}.",
+            f"Model {body.model!r} is not served here; this server serves {embedder.model_name!r}.",
             code="model_not_found",
         )
 
@@ -117,7 +116,9 @@ def encode_response(
     data: list[dict[str, Any]] = []
     for index, row in enumerate(vectors):
         row = np.ascontiguousarray(row, dtype=np.float32)
-        embedding: Any = base64.b64encode(row.tobytes()).decode() if encoding_format == "base64" else row
+        embedding: Any = (
+            base64.b64encode(row.tobytes()).decode() if encoding_format == "base64" else row
+        )
         data.append({"object": "embedding", "index": index, "embedding": embedding})
     tokens = int(sum(token_counts))
     return orjson.dumps(

@@ -10,6 +10,7 @@ once, and batches form only from requests that arrive while the model is busy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -132,8 +133,6 @@ class Batcher:
             while not self._queue.empty() or self._busy:
                 await asyncio.sleep(0.01)
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         self._executor.shutdown(wait=True)

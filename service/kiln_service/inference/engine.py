@@ -27,6 +27,8 @@ from kiln_service.weights.loader import check_directory, map_tensors, read_files
 from kiln_service.weights.manifest import read_manifest
 
 if TYPE_CHECKING:
+    import torch
+
     from kiln_service.models import EmbeddingModel
 
 logger = logging.getLogger(__name__)
@@ -95,12 +97,14 @@ class Engine:
             read_seconds,
         )
 
-    def _build(self, name: str, architecture: str, tensors: dict[str, object]) -> EmbeddingModel:
+    def _build(
+        self, name: str, architecture: str, tensors: dict[str, torch.Tensor]
+    ) -> EmbeddingModel:
         from kiln_service.models import build_model
 
         if self.settings.device == "cuda":
-            tensors = {key: value.to("cuda") for key, value in tensors.items()}  # type: ignore[attr-defined]
-        return build_model(self.model_dir, name, architecture, tensors)  # type: ignore[arg-type]
+            tensors = {key: value.to("cuda") for key, value in tensors.items()}
+        return build_model(self.model_dir, name, architecture, tensors)
 
     async def warm_up(self) -> None:
         """Run the first forward passes, so the first routed request is not the slow one."""

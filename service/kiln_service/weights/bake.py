@@ -104,7 +104,11 @@ def convert_pickle(path: Path, target: Path) -> None:
 def _state_dict(path: Path, loaded: Any) -> dict[str, Any]:
     import torch
 
-    if isinstance(loaded, dict) and "state_dict" in loaded and isinstance(loaded["state_dict"], dict):
+    if (
+        isinstance(loaded, dict)
+        and "state_dict" in loaded
+        and isinstance(loaded["state_dict"], dict)
+    ):
         loaded = loaded["state_dict"]
     if not isinstance(loaded, dict) or not loaded:
         raise WeightsError(
