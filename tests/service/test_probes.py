@@ -1,4 +1,4 @@
-"""Probes as the kubelet sees them, through load, warm-up, serving, drain and exit."""
+"""Probes as the kubelet observes them, through load, warm-up, serving, drain and exit."""
 
 from __future__ import annotations
 

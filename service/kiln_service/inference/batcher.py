@@ -2,9 +2,9 @@
 
 One task owns the model. It takes every request that is waiting when it becomes free (up
 to `max_batch_size` inputs), optionally waits `batch_wait_ms` for more, sorts the inputs by
-length so each chunk pads little, and runs the chunks on a single inference thread. A lone
-request therefore never waits for company: with the default wait of zero it is sent at
-once, and batches form only from requests that arrive while the model is busy.
+length so each chunk pads little, and runs the chunks on a single inference thread. With the
+default wait of zero, a request that finds the model idle starts at once, and batches form
+only from requests that arrive while the model is busy.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The local engine: verify and map the weights, build the model, warm it up, release it.
 
-Every blocking step runs in a worker thread so the event loop keeps answering the probes.
+Every blocking step runs in a worker thread so the event loop keeps serving the probes.
 `import torch` starts in its own thread at the beginning of the load, so the interpreter
 imports torch while the first pass reads and hashes the weight files (hashing and file
 reads release the GIL).
