@@ -1,0 +1,1 @@
+"""Pure builders of the Kubernetes objects a ModelService owns: values in, dicts out."""
