@@ -11,6 +11,7 @@ from kiln_service.api import embeddings, probes
 from kiln_service.api.errors import install_error_handlers
 from kiln_service.api.limits import AdmissionMiddleware
 from kiln_service.components import Component
+from kiln_service.jobs import install_jobs
 from kiln_service.lifecycle import Lifecycle
 from kiln_service.lifespan import Model, make_lifespan
 from kiln_service.metrics import Metrics
@@ -45,6 +46,7 @@ def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAP
     install_error_handlers(app)
     app.include_router(probes.router)
     app.include_router(embeddings.router)
+    install_jobs(app, components)
     if settings.adapters_dir is not None:
         from kiln_service.adapters.component import install_adapters
 
