@@ -1,0 +1,1 @@
+"""Tests of the adapter cache, the classify route and `kiln adapter fit`."""
