@@ -33,6 +33,11 @@ response ``status``. ``request_log.rbac_needs(requests)`` reduces them to the di
 ``plural/subresource`` as RBAC rules spell it. ``request_log.write_request_log`` and
 ``read_request_log`` store and load a log as JSON.
 
+``operator_api_requests`` (session-scoped) -> ``list[ApiRequest]``
+    The requests the kiln operator made while ``operator_scenario.run_operator_scenario``
+    drove it through every behaviour (create, patch, scale, learning, events, invalid spec,
+    recreate, delete): the input of a least-privilege check of the chart's RBAC rules.
+
 Faults: ``api_emulator.inject(Fault(verb="create", resource="deployments", status=500))``
 answers the next matching request with that error instead of serving it.
 """
@@ -47,6 +52,7 @@ import pytest
 import yaml
 
 from .client import KubeRest
+from .request_log import ApiRequest
 from .running import RunningEmulator
 from .server import ApiEmulator
 from .validation import SUPPORTED_VERSIONS
@@ -99,3 +105,11 @@ def operator_kubeconfig(api_emulator: RunningEmulator, tmp_path: Path) -> Path:
 @pytest.fixture
 def admin_api(api_emulator: RunningEmulator) -> KubeRest:
     return KubeRest(api_emulator.url, ADMIN_TOKEN)
+
+
+@pytest.fixture(scope="session")
+def operator_api_requests(tmp_path_factory: pytest.TempPathFactory) -> list[ApiRequest]:
+    """Every request the kiln operator made while ``run_operator_scenario`` drove it."""
+    from .operator_scenario import run_operator_scenario
+
+    return run_operator_scenario(tmp_path_factory.mktemp("operator-scenario"))

@@ -73,7 +73,12 @@ class RunningEmulator:
             await self.emulator.close_watches()
 
     def call(self, function: Callable[[], T]) -> T:
-        """Run ``function`` inside the emulator's loop and return its result."""
+        """Run ``function`` inside the emulator's loop and return its result.
+
+        After ``stop()`` nothing else touches the emulator, so ``function`` runs here.
+        """
+        if not self._thread.is_alive():
+            return function()
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
         def run() -> None:

@@ -11,7 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from emulator.fixtures import ADMIN_TOKEN, OPERATOR_TOKEN, start_emulator
+from emulator.fixtures import (  # noqa: F401 - fixtures used by name
+    ADMIN_TOKEN,
+    OPERATOR_TOKEN,
+    admin_api,
+    api_emulator,
+    start_emulator,
+)
 from emulator.operator_thread import OperatorThread
 from operator_cluster import Cluster
 

@@ -220,3 +220,24 @@ def test_liveness_endpoint_answers(cluster: Cluster) -> None:
 
     with urllib.request.urlopen(cluster.operator.liveness_url, timeout=10) as response:
         assert response.status == 200
+
+
+def test_gateway_gets_deployment_without_weights(cluster: Cluster, namespace: str) -> None:
+    body = modelservice("gateway", replicas=1)
+    del body["spec"]["model"]
+    body["spec"]["backend"] = {"url": "http://tei.inference:8080"}
+    body["spec"]["timing"] = {"maxRequestSeconds": 120}
+    cluster.api.create(modelservices(namespace), body)
+
+    deployment = wait_for_object(cluster.api, deployments(namespace, "gateway"))
+    status = wait_for_status(cluster.api, modelservices(namespace, "gateway"),
+                             lambda s: s.get("tuning"))
+
+    pod = deployment["spec"]["template"]["spec"]
+    env = {item["name"]: item.get("value") for item in pod["containers"][0]["env"]}
+    assert env["KILN_BACKEND_URL"] == "http://tei.inference:8080"
+    assert "KILN_VERIFY" not in env
+    assert pod["containers"][0]["resources"]["requests"]["memory"] == "128Mi"
+    assert status["tuning"]["mode"] == "gateway"
+    assert status["tuning"]["startupBudgetSeconds"] == 30
+    assert pod["terminationGracePeriodSeconds"] > 120

@@ -12,9 +12,10 @@ from kiln_operator import tuning
 from kiln_operator.tuning import GIB, MIB, TuningInputs, estimate_load_seconds, tune
 
 sizes = st.integers(min_value=1, max_value=4 * 2**40)
-devices = st.sampled_from(["cpu", "gpu"])
+devices: st.SearchStrategy[tuning.Device] = st.sampled_from(["cpu", "gpu"])
 throughputs = st.none() | st.integers(min_value=10 * MIB, max_value=20 * GIB)
-verifications = st.sampled_from(["full", "size"])
+verifications: st.SearchStrategy[tuning.Verification] = st.sampled_from(
+    ["full", "size"])
 
 
 @st.composite
