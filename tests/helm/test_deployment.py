@@ -74,7 +74,6 @@ def test_single_replica_recreate(chart: helm_python.Chart) -> None:
 def test_args_all_namespaces(chart: helm_python.Chart) -> None:
     args = operator_container(chart)["args"]
 
-    assert "--standalone" in args
     assert "--all-namespaces" in args
     assert not [arg for arg in args if arg.startswith("--namespace")]
 
@@ -82,7 +81,6 @@ def test_args_all_namespaces(chart: helm_python.Chart) -> None:
 def test_args_watch_namespaces(chart: helm_python.Chart) -> None:
     args = operator_container(chart, ci_values("watch-namespaces-values.yaml"))["args"]
 
-    assert "--standalone" in args
     assert "--all-namespaces" not in args
     assert [arg for arg in args if arg.startswith("--namespace")] == [
         "--namespace=team-a",

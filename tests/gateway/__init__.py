@@ -1,0 +1,1 @@
+"""Gateway mode: a kiln server that forwards embeddings to another server."""

@@ -1,0 +1,93 @@
+"""A small OpenAI-compatible embeddings server that misbehaves on request, on 127.0.0.1.
+
+The first input of a request selects the behaviour, so one server and one gateway cover
+every failure: an input from `FAULTS` triggers that fault, and any other input gets a
+valid response of `DIMENSIONS` numbers per input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MODEL = "fake-embedder"
+DIMENSIONS = 8
+SLOW_SECONDS = 3.0
+
+# Input -> (status, extra headers, body). A body of None means a valid embeddings response.
+FAULTS: dict[str, tuple[int, dict[str, str], object]] = {
+    "not json": (200, {}, "<html>proxy error page</html>"),
+    "data missing": (200, {}, {"object": "list", "model": MODEL}),
+    "no embeddings": (200, {}, {"object": "list", "data": [], "model": MODEL}),
+    "strings": (200, {}, {"data": [{"index": 0, "embedding": ["a", "b"]}], "model": MODEL}),
+    "server error": (500, {}, {"error": {"message": "CUDA error: out of memory"}}),
+    "too long": (422, {}, {"detail": "input is longer than 512 tokens"}),
+    "overloaded": (429, {"Retry-After": "7"}, {"error": "queue is full"}),
+    "wrong path": (404, {}, "Not Found"),
+}
+
+
+def embeddings_body(texts: list[str]) -> dict[str, Any]:
+    data = [
+        {"object": "embedding", "index": i, "embedding": [float(i + 1)] * DIMENSIONS}
+        for i in range(len(texts))
+    ]
+    tokens = sum(len(text.split()) for text in texts)
+    return {
+        "object": "list",
+        "data": data,
+        "model": MODEL,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        self.server.requests.append(body)  # type: ignore[attr-defined]
+        if texts[0] == "slow":
+            time.sleep(SLOW_SECONDS)
+        status, headers, reply = FAULTS.get(texts[0], (200, {}, None))
+        if reply is None:
+            reply = embeddings_body(texts)
+        payload = reply.encode() if isinstance(reply, str) else json.dumps(reply).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        # The gateway may have given up on a slow response and closed the connection.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class FakeBackend:
+    def __init__(self) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.requests = []  # type: ignore[attr-defined]
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        return self.server.requests  # type: ignore[attr-defined, no-any-return]
+
+    def __enter__(self) -> FakeBackend:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
