@@ -3,7 +3,7 @@
 The kubectl commands run against the API emulator. The emulator has no Deployment controller
 and no operator, so the test writes the status they would write (a rolled-out Deployment, a
 Ready ModelService) before the command that waits for it. Two commands are adapted to the
-emulator and say so: `apply` gets --validate=false because the emulator serves no OpenAPI
+emulator: `apply` gets --validate=false because the emulator serves no OpenAPI
 document, and the endless `get --watch` gets --request-timeout. `kubectl logs` and `helm test`
 need a kubelet, so they are only checked for the names they use.
 """
