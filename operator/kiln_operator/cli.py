@@ -71,7 +71,7 @@ def _add_operator(subparsers: Any) -> None:
                         help="seconds before the first retry after an API error; doubles "
                              "each time up to --max-retry-delay (default 5)")
     parser.add_argument("--max-retry-delay", type=float, default=300.0,
-                        help="longest delay between retries in seconds (default 300)")
+                        help="maximum delay between retries in seconds (default 300)")
     parser.add_argument("--verbose", action="store_true", help="log at debug level")
     parser.add_argument("--log-format", choices=("text", "json"), default="text",
                         help="log format (default text)")

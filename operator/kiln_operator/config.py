@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class OperatorConfig:
-    """How the operator connects, what it watches and how it retries (seconds)."""
+    """Connection, watched namespaces and retry delays (seconds) of the operator."""
 
     namespaces: tuple[str, ...] = ()
     all_namespaces: bool = False

@@ -9,7 +9,7 @@
 - Pod events: learn the time to ready and raise the startup budget when pods are slow.
 
 Handlers are synchronous (kopf runs them in threads) and use ``KubeApi`` for the children
-and the status; kopf's own client does the watching and posts the events.
+and the status. kopf's own client watches the resources and posts the events.
 """
 
 from __future__ import annotations
@@ -204,8 +204,8 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         if not any(ref.get("uid") == owner_body["metadata"]["uid"] for ref in references):
             return
         if type == "DELETED":
-            logger.warning("Deployment %s was deleted while its ModelService exists; "
-                           "recreating it.", name)
+            logger.warning("Deployment %s was deleted while its ModelService exists, so it is "
+                           "created again.", name)
             reconcile_with_retries(api(), config, owner_body, logger, 0)
             return
         replicas = owner_body["spec"].get("replicas", 1)

@@ -1,8 +1,8 @@
 """JSON calls to the Kubernetes API with the official client, and create-or-patch of children.
 
 The generated methods of the ``kubernetes`` client (version 37) validate dict bodies against
-their models and return model objects; this module sends and returns plain JSON through the
-client's transport instead, with the client's authentication and TLS settings.
+their models and return model objects. This module instead sends and returns plain JSON
+through the client's transport, with the client's authentication and TLS settings.
 """
 
 from __future__ import annotations

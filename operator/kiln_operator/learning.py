@@ -1,12 +1,12 @@
 """Learn startup times from a ModelService's pods and raise the startup budget from them.
 
 The time to ready of a pod is the time from its server container's start to the moment its
-``Ready`` condition became true. When a pod needs more than half of its startup budget, or
-its startup probe kills the container (a run that ended after about the whole budget
-without the container ever becoming ready), the budget floor is raised to at least twice
-what was observed. A slow but healthy pod only records the new floor, which the next
-rollout applies; a killed pod asks for the new budget at once, since its pods are failing.
-Pure functions: pod and status dicts in, decisions out.
+``Ready`` condition became true. The budget floor is raised to at least twice what was
+observed when a pod needs more than half of its startup budget, or when its startup probe
+kills the container. A startup-probe kill shows as a run that ended after about the whole
+budget while the container was not ready. A slow but healthy pod only records the new
+floor, which the next rollout applies. A killed pod requests the new budget at once, since
+its pods are failing. Pure functions: pod and status dicts in, decisions out.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Idempotent: every child is read first and patched only when a field the operator sets
 differs, so running it again on unchanged input sends no write. A learned startup-budget
 floor enters the pod template only when the template changes anyway (a rollout is coming)
-or when the caller forces it because pods are failing; healthy pods are never rolled just
+or when the caller forces it because pods are failing. Healthy pods are never rolled just
 to change a probe number.
 """
 

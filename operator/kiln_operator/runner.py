@@ -1,7 +1,7 @@
 """Run the operator: kopf with the kiln handlers, standalone, in this process.
 
 The operator runs as a single replica without kopf's peering, so its RBAC needs no peering
-objects; run one pod (the chart's Deployment uses the Recreate strategy).
+objects. Run one pod, for example with a Deployment that uses the Recreate strategy.
 """
 
 from __future__ import annotations

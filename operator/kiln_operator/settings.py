@@ -2,8 +2,8 @@
 
 kopf keeps its handler progress and the last handled spec in annotations under
 ``kiln.dev/``, so the status carries only kiln's own fields. kopf's log records are not
-posted as events; the handlers post explicit events for their decisions, so each decision
-produces one event with a meaningful reason. Scanning for CRDs is off, because the
+posted as events. The handlers post explicit events for their decisions instead, so each
+decision produces one event with a meaningful reason. Scanning for CRDs is off, because the
 operator knows its resources and would otherwise need cluster-wide CRD permissions.
 """
 

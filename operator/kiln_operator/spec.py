@@ -1,9 +1,9 @@
 """Read a ModelService spec into typed values, naming the field of every invalid value.
 
-The CRD schema rejects most bad specs at admission, but a spec can still arrive invalid:
-an older CRD, a schema rule the API server cannot express (a quantity of zero bytes, a
-grace period shorter than the shutdown the server needs), or a cluster where the CRD was
-installed without validation. Each such spec raises ``InvalidSpec`` with the field path.
+The CRD schema rejects most bad specs at admission, but a spec can still arrive invalid.
+Causes are an older CRD, a cluster where the CRD was installed without validation, or a
+rule the schema cannot express (a quantity of zero bytes, a grace period shorter than the
+shutdown the server needs). Each such spec raises ``InvalidSpec`` with the field path.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Three handlers write the status at once: the reconcile handler (tuning, spec errors),
 the Deployment watcher (replicas and rollout conditions) and the pod watcher (learning).
 Every write reads the object, changes its copy of the status and sends it back with the
-``resourceVersion`` it read, so the API server rejects a write based on a stale read with
-409 and the writer retries on fresh data. No writer can erase another writer's fields.
+``resourceVersion`` it read. The API server rejects a write based on a stale read with 409,
+and the writer then retries on fresh data, so no writer can erase another writer's fields.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Compute probes, grace period and server deadlines from the model's size and device.
 
-The decision: the startup budget must cover a slow load with room to spare, because a
-generous budget costs nothing when the load succeeds (the startup probe passes as soon as
-the server is ready), while a short one kills slow loads in a crash loop. So:
+The decision: the startup budget must cover a slow load with room to spare. A generous
+budget costs nothing when the load succeeds, because the startup probe passes as soon as
+the server is ready. A short one kills slow loads in a crash loop. So:
 
 - estimated load = runtime start + weight bytes / load throughput + hashing (``verify: full``)
   + warm-up, with pessimistic defaults (below);

@@ -1,9 +1,10 @@
 """Admit custom resources the way the API server does for a structural CRD schema.
 
-kmock 0.8 stores whatever it is sent. The API server instead, for a CRD version with an
-``openAPIV3Schema``, applies ``default`` values, prunes (or, with ``fieldValidation=Strict``,
-rejects) unknown fields, validates types, enums, bounds and patterns, and evaluates the
-``x-kubernetes-validations`` CEL rules with ``self`` bound to the value at that node.
+kmock 0.8 stores whatever it is sent. For a CRD version with an ``openAPIV3Schema``, the
+API server instead applies ``default`` values and prunes unknown fields (or rejects them,
+with ``fieldValidation=Strict``). It validates types, enums, bounds and patterns, and it
+evaluates the ``x-kubernetes-validations`` CEL rules with ``self`` bound to the value at
+that node.
 This module does the same for the subset of OpenAPI that structural schemas allow.
 CEL rules are evaluated with cel-python, which covers standard CEL but none of the
 Kubernetes CEL libraries (``quantity()``, ``url()``, ``isSorted()`` and the like).

@@ -16,7 +16,7 @@ from typing import Any
 
 
 class KubeError(Exception):
-    """A non-2xx answer, with the HTTP status and the decoded ``Status`` body."""
+    """A non-2xx response, with the HTTP status and the decoded ``Status`` body."""
 
     def __init__(self, status: int, body: dict[str, Any]) -> None:
         super().__init__(f"HTTP {status}: {body.get('message', body)}")

@@ -2,7 +2,7 @@
 
 kmock 0.8 stores a posted CRD as a plain object and never serves the resource it defines,
 so discovery, schema validation, the scale subresource and ``kubectl get`` columns were
-missing. ``CustomResource`` holds what the emulator needs from one served CRD version.
+missing. ``CustomResource`` contains what the emulator needs from one served CRD version.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def _age(timestamp: str | None) -> str:
 
 
 def printer_table(custom: CustomResource, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Render items as the ``meta.k8s.io/v1`` Table that ``kubectl get`` asks for."""
+    """Render items as the ``meta.k8s.io/v1`` Table that ``kubectl get`` requests."""
     columns = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
                 "description": "Name of the object."}]
     for column in custom.printer_columns:

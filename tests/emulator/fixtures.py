@@ -12,7 +12,7 @@ Fixtures (all function-scoped):
     An ``ApiEmulator`` (kmock's ``KubernetesEmulator`` extended, see ``server.py``) served on
     ``http://127.0.0.1:<free port>`` by a background thread, with the kiln ModelService CRD
     registered and every built-in object validated strictly against the Kubernetes 1.30 to
-    1.33 schemas. It knows two bearer tokens: ``ADMIN_TOKEN`` (user ``ADMIN_USER``, for the
+    1.33 schemas. It accepts two bearer tokens: ``ADMIN_TOKEN`` (user ``ADMIN_USER``, for the
     test itself) and ``OPERATOR_TOKEN`` (user ``OPERATOR_USER``, for the operator).
     kubectl sends no token over plain HTTP; its requests are logged as user ``anonymous``.
 ``admin_kubeconfig`` / ``operator_kubeconfig`` -> ``Path``

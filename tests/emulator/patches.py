@@ -1,7 +1,7 @@
 """Apply the three patch formats of the Kubernetes API to plain JSON objects.
 
-kmock 0.8 merges every PATCH body recursively, whatever its Content-Type, and answers a
-failed JSON-patch ``test`` with 500. The API server instead distinguishes:
+kmock 0.8 merges every PATCH body recursively, whatever its Content-Type, and returns 500
+for a failed JSON-patch ``test``. The API server instead distinguishes:
 
 - ``application/merge-patch+json`` (RFC 7386): ``null`` removes a key, lists are replaced.
 - ``application/strategic-merge-patch+json``: like a merge patch, but lists of objects
@@ -37,15 +37,15 @@ STRATEGIC_MERGE_KEYS = {
 
 
 class PatchError(Exception):
-    """A patch that cannot be applied, which the API server answers with 422."""
+    """A patch that cannot be applied, rejected by the API server with 422."""
 
 
 class UnsupportedPatchType(Exception):
-    """A patch Content-Type the emulator does not implement, answered with 415."""
+    """A patch Content-Type the emulator does not implement, rejected with 415."""
 
 
 def apply_patch(target: dict[str, Any], patch: Any, content_type: str) -> dict[str, Any]:
-    """Return a new object: ``target`` with ``patch`` applied as ``content_type`` says."""
+    """Return a new object: ``target`` with ``patch`` applied as ``content_type`` specifies."""
     media_type = content_type.split(";")[0].strip().lower()
     if media_type == JSON_PATCH:
         return _apply_json_patch(target, patch)

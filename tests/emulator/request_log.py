@@ -25,9 +25,9 @@ RBAC_VERB_BY_METHOD = {
 class ApiRequest:
     """One request as the emulator served it.
 
-    ``resource`` is empty for non-resource URLs such as ``/apis`` or ``/openapi/v2``;
-    ``namespace`` is None for cluster-wide requests (a list or watch across namespaces
-    needs a ClusterRole, one inside a namespace only a Role there).
+    ``resource`` is empty for non-resource URLs such as ``/apis`` or ``/openapi/v2``.
+    ``namespace`` is None for cluster-wide requests. A list or watch across namespaces
+    needs a ClusterRole, while one inside a namespace needs only a Role there.
     """
 
     verb: str

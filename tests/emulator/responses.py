@@ -24,7 +24,7 @@ REASON_BY_CODE = {
 
 
 class ApiError(Exception):
-    """An error the emulator answers with a ``Status`` object and the given HTTP code."""
+    """An error the emulator returns as a ``Status`` object with the given HTTP code."""
 
     def __init__(
         self,

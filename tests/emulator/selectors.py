@@ -19,7 +19,7 @@ _SET_RE = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
 
 
 class SelectorError(ValueError):
-    """A selector string that cannot be parsed, which the API server answers with 400."""
+    """A selector string that cannot be parsed, rejected by the API server with 400."""
 
 
 def _split_requirements(selector: str) -> list[str]:

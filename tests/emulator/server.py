@@ -1,7 +1,7 @@
 """``ApiEmulator``: kmock's Kubernetes emulator with the API semantics an operator relies on.
 
 kmock 0.8's ``KubernetesEmulator`` serves discovery and stores objects, and this class keeps
-both (discovery answers, the ``objects`` history for assertions, the aiohttp server). It
+both (discovery responses, the ``objects`` history for assertions, the aiohttp server). It
 replaces the object endpoints to close the gaps seen with kmock 0.8, each tested in
 ``tests/emulator``:
 
@@ -13,7 +13,9 @@ replaces the object endpoints to close the gaps seen with kmock 0.8, each tested
 - lists with ``kind`` and a ``resourceVersion``, label and field selectors,
   watches that resume from ``?resourceVersion=`` and end after ``timeoutSeconds``;
 - CRDs posted to ``apiextensions.k8s.io`` become served resources with schema admission,
-  CEL rules, and the Table that ``kubectl get`` prints;
+  CEL rules, and the Table that ``kubectl get`` prints. Unknown fields are always rejected,
+  where the API server prunes them unless ``fieldValidation=Strict``: a test then fails
+  when a client writes a field its CRD lacks, instead of losing it silently;
 - finalizers delay a deletion until they are removed;
 - optional strict validation of built-in kinds with ``kubernetes-validate``;
 - bearer-token identities, a log of every request (``request_log``) and injected faults.
@@ -58,7 +60,7 @@ _PROTECTED_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "namespa
 
 @dataclasses.dataclass
 class Fault:
-    """An error to answer instead of serving matching requests, ``times`` times."""
+    """An error to return instead of serving matching requests, ``times`` times."""
 
     verb: str
     resource: str
@@ -166,7 +168,7 @@ class ApiEmulator(KubernetesEmulator):
     async def _serve_non_resource(self, request: Any) -> aiohttp.web.StreamResponse:
         path = request.url.path.rstrip("/")
         if path.startswith("/openapi/"):
-            # NB: kubectl asks for OpenAPI v2 as protobuf, which the emulator cannot produce.
+            # NB: kubectl requests OpenAPI v2 as protobuf, which the emulator cannot produce.
             # Without a document, kubectl needs --validate=false and uses JSON merge patches.
             raise ApiError(404, f"The emulator serves no OpenAPI document at {path!r}.")
         if path == "/version":
@@ -177,7 +179,7 @@ class ApiEmulator(KubernetesEmulator):
         """Serve an APIResourceList whose subresources carry no short names or categories.
 
         kmock 0.8 copies a resource's short names and categories onto its subresources, so
-        ``kubectl get ms`` warns about ambiguity and ``kubectl get kiln`` asks for the
+        ``kubectl get ms`` warns about ambiguity and ``kubectl get kiln`` requests the
         ``modelservices/scale`` resource.
         """
         document = cast(dict[str, Any], await super()._serve_version(request))

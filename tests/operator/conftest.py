@@ -1,6 +1,6 @@
 """A module-wide emulator with the operator running against it, and one namespace per test.
 
-Tests share the emulator and the operator of their module to keep the tier fast; each test
+Tests share the emulator and the operator of their module to keep the tier fast. Each test
 works in its own namespace, so objects, faults and logged requests do not mix.
 """
 

@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from emulator.client import KubeRest
 from emulator.fixtures import OPERATOR_TOKEN, OPERATOR_USER
@@ -123,3 +124,14 @@ def _healthy(url: str) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
+
+
+def test_kiln_command_runs_tune() -> None:
+    pytest.importorskip("kiln_service.cli")
+    through_kiln = subprocess.run(
+        [sys.executable, "-m", "kiln_service", "tune", "--size", "3Gi", "--output", "json"],
+        capture_output=True, text=True, timeout=60, check=False)
+    direct = kiln_operator("tune", "--size", "3Gi", "--output", "json")
+
+    assert through_kiln.returncode == 0, through_kiln.stderr
+    assert json.loads(through_kiln.stdout) == json.loads(direct.stdout)

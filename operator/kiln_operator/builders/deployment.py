@@ -1,4 +1,4 @@
-"""The Deployment of a ModelService, and the hash that tells whether its template changed."""
+"""The Deployment of a ModelService, and the hash that detects a changed pod template."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def template_hash(template: dict[str, Any]) -> str:
 def strategy(spec: ModelServiceSpec) -> dict[str, Any]:
     """Return Recreate for a ReadWriteOnce job volume, else a rollout that keeps capacity.
 
-    A new pod cannot mount the SQLite volume while the old pod holds it, so that case stops
+    A new pod cannot mount the SQLite volume while the old pod uses it, so that case stops
     the old pod first. Otherwise a new pod loads before an old one stops (``maxSurge: 1``),
     which needs room for one extra pod, including its GPUs.
     """
