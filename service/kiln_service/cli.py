@@ -23,7 +23,7 @@ SERVE_HELP = {
     "model_dir": "baked model directory (contains kiln-manifest.json)",
     "host": "address to bind",
     "port": "port to bind (PORT also works)",
-    "workers": "uvicorn worker processes",
+    "workers": "worker processes sharing the port (one per GPU in local mode)",
     "device": "cpu or cuda",
     "drain_delay": "seconds to keep serving after SIGTERM before closing the listener",
     "request_timeout": "seconds an inference request may take; also the in-flight drain limit",
@@ -36,7 +36,14 @@ SERVE_HELP = {
     "max_inflight": "inference requests in flight before new ones get 503",
     "max_inputs": "most inputs in one request",
     "max_body_bytes": "largest request body in bytes",
-    "backend_url": "OpenAI-compatible embeddings server to forward to (no local weights)",
+    "backend_url": (
+        "URL of an OpenAI-compatible embeddings server to forward /v1/embeddings to "
+        "(gateway mode: no weights are loaded, --model-dir is ignored)"
+    ),
+    "backend_check_interval": "seconds between backend checks that readiness reports",
+    "backend_timeout": "seconds the backend may take to answer one forwarded request",
+    "backend_connect_timeout": "seconds to open a connection to the backend",
+    "backend_max_connections": "most open connections to the backend per worker process",
     "queue_drain_timeout": "seconds the job queue may drain at shutdown",
     "adapters_dir": "directory of adapters (one subdirectory each) served by /v1/classify",
     "adapter_cache_bytes": "most bytes of adapter tensors kept in memory",

@@ -26,7 +26,9 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -36,10 +38,37 @@ from kiln_service.settings import Settings
 logger = logging.getLogger(__name__)
 
 
+@dataclass
+class WorkerSlot:
+    """One worker's flag among the readiness flags that all workers of a server share.
+
+    The kubelet's probe reaches one worker per connection, so every worker reports ready
+    only while all of them are: otherwise a pod whose first worker is ready but whose
+    second is still warming up would get traffic and reject part of it with 503.
+    """
+
+    flags: Any  # multiprocessing RawArray of bytes, one per worker, 1 while ready
+    index: int
+
+    def publish(self, ready: bool) -> None:
+        self.flags[self.index] = int(ready)
+
+    def others_not_ready(self) -> str | None:
+        waiting = [n for n, flag in enumerate(self.flags) if not flag and n != self.index]
+        if not waiting:
+            return None
+        return (
+            f"{len(waiting)} of the other {len(self.flags) - 1} worker processes are not ready yet"
+        )
+
+
 class KilnServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, settings: Settings) -> None:
+    def __init__(
+        self, config: uvicorn.Config, settings: Settings, worker: WorkerSlot | None = None
+    ) -> None:
         super().__init__(config)
         self.settings = settings
+        self.worker = worker
         self.lifecycle: Lifecycle | None = None
         self._exit_at: float | None = None
 
@@ -53,6 +82,8 @@ class KilnServer(uvicorn.Server):
             self.settings.log_format, self.settings.log_level, access_log=self.settings.access_log
         )
         self.lifecycle = Lifecycle()
+        if self.worker is not None:
+            self.lifecycle.readiness_checks["workers"] = self.worker.others_not_ready
         self.config.app = create_app(self.settings, self.lifecycle)
         self.config.loaded = False
         await super()._serve(sockets)
@@ -78,6 +109,8 @@ class KilnServer(uvicorn.Server):
 
     async def on_tick(self, counter: int) -> bool:
         lifecycle = self.lifecycle
+        if self.worker is not None and lifecycle is not None:
+            self.worker.publish(lifecycle.phase is Phase.READY)
         if lifecycle is not None and lifecycle.exit_requested:
             self.should_exit = True
         if self._exit_at is not None and time.monotonic() >= self._exit_at:
@@ -134,9 +167,12 @@ def run_workers(settings: Settings) -> int:
     """
     sock = _uvicorn_config(settings).bind_socket()
     context = multiprocessing.get_context("spawn")
+    ready_flags = context.RawArray("b", settings.workers)
     workers = [
         context.Process(
-            target=_serve_worker, args=(settings, sock, os.getpid()), name=f"kiln-worker-{n}"
+            target=_serve_worker,
+            args=(settings, sock, WorkerSlot(ready_flags, n), os.getpid()),
+            name=f"kiln-worker-{n}",
         )
         for n in range(settings.workers)
     ]
@@ -154,7 +190,7 @@ def run_workers(settings: Settings) -> int:
     for worker in workers:
         worker.start()
     # Only the workers hold the socket now, so once each has closed it during its drain,
-    # the kernel refuses new connections instead of queueing them for nobody.
+    # the kernel refuses new connections instead of queueing them where no worker accepts.
     sock.close()
     logger.info("started %d workers: %s", len(workers), ", ".join(str(w.pid) for w in workers))
 
@@ -188,7 +224,9 @@ def _terminate(workers: Sequence[multiprocessing.process.BaseProcess]) -> None:
             os.kill(worker.pid, signal.SIGTERM)
 
 
-def _serve_worker(settings: Settings, sock: socket.socket, supervisor_pid: int) -> None:
+def _serve_worker(
+    settings: Settings, sock: socket.socket, worker: WorkerSlot, supervisor_pid: int
+) -> None:
     # A process group of its own: a terminal's Ctrl-C reaches only the supervisor, which
     # forwards one SIGTERM, instead of reaching each worker twice.
     os.setpgid(0, 0)
@@ -198,7 +236,7 @@ def _serve_worker(settings: Settings, sock: socket.socket, supervisor_pid: int) 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
     if os.getppid() != supervisor_pid:
         raise SystemExit(1)
-    server = KilnServer(_uvicorn_config(settings), settings)
+    server = KilnServer(_uvicorn_config(settings), settings, worker)
     server.run(sockets=[sock])
     raise SystemExit(_exit_code(server))
 

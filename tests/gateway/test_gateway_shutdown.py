@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from gateway.conftest import SLOW_FORWARD_SECONDS
 from harness.load import InFlight, wait_for_metric
@@ -15,13 +11,6 @@ from harness.server_process import ServerProcess
 # ResourceWarning is hidden by default; a socket or transport left open at exit prints one.
 WARNINGS_ON = {"PYTHONWARNINGS": "always", "PYTHONTRACEMALLOC": "1"}
 BODY = {"input": "hello there"}
-
-
-@pytest.fixture(scope="module")
-def slow_backend(slow_synthetic_model: Path) -> Iterator[ServerProcess]:
-    with ServerProcess(model_dir=slow_synthetic_model) as backend:
-        backend.wait_ready()
-        yield backend
 
 
 def test_inflight_requests_complete(slow_backend: ServerProcess) -> None:

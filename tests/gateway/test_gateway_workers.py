@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import pytest
 
 from harness.load import InFlight, wait_for_metric
 from harness.server_process import ServerProcess
@@ -35,21 +33,14 @@ def running(pid: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def backend(slow_synthetic_model: Path) -> Iterator[ServerProcess]:
-    with ServerProcess(model_dir=slow_synthetic_model) as server:
-        server.wait_ready()
-        yield server
-
-
 def start_gateway(backend: ServerProcess) -> ServerProcess:
     gateway = ServerProcess("--backend", backend.base_url, "--workers", "2")
     gateway.wait_ready(timeout=30)
     return gateway
 
 
-def test_two_gateway_workers_serve(backend: ServerProcess) -> None:
-    with start_gateway(backend) as gateway:
+def test_two_gateway_workers_serve(slow_backend: ServerProcess) -> None:
+    with start_gateway(slow_backend) as gateway:
         pids = worker_pids(gateway)
         with ThreadPoolExecutor(8) as pool:
             statuses = list(
@@ -63,10 +54,10 @@ def test_two_gateway_workers_serve(backend: ServerProcess) -> None:
     assert [response.status_code for response in statuses] == [200] * 8
 
 
-def test_sigterm_drains_every_worker(backend: ServerProcess) -> None:
-    with start_gateway(backend) as gateway:
+def test_sigterm_drains_every_worker(slow_backend: ServerProcess) -> None:
+    with start_gateway(slow_backend) as gateway:
         requests = InFlight(gateway.url("/v1/embeddings"), BODY, count=4).start()
-        wait_for_metric(backend.url("/metrics"), "kiln_inflight_requests", 4)
+        wait_for_metric(slow_backend.url("/metrics"), "kiln_inflight_requests", 4)
         gateway.signal(signal.SIGTERM)
         code = gateway.wait_exit(timeout=30)
         outcomes = requests.join()
@@ -78,8 +69,8 @@ def test_sigterm_drains_every_worker(backend: ServerProcess) -> None:
     assert log.strip().splitlines()[-1].split(": ", 1)[1].startswith("exit 0: 2 workers")
 
 
-def test_dead_worker_stops_supervisor(backend: ServerProcess) -> None:
-    with start_gateway(backend) as gateway:
+def test_dead_worker_stops_supervisor(slow_backend: ServerProcess) -> None:
+    with start_gateway(slow_backend) as gateway:
         first, second = worker_pids(gateway)
         os.kill(first, signal.SIGKILL)
         code = gateway.wait_exit(timeout=30)
@@ -90,8 +81,8 @@ def test_dead_worker_stops_supervisor(backend: ServerProcess) -> None:
     assert not running(second)
 
 
-def test_dead_supervisor_stops_workers(backend: ServerProcess) -> None:
-    with start_gateway(backend) as gateway:
+def test_dead_supervisor_stops_workers(slow_backend: ServerProcess) -> None:
+    with start_gateway(slow_backend) as gateway:
         pids = worker_pids(gateway)
         gateway.signal(signal.SIGKILL)
         gateway.wait_exit(timeout=10)
