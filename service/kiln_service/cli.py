@@ -41,7 +41,7 @@ SERVE_HELP = {
         "(gateway mode: no weights are loaded, --model-dir is ignored)"
     ),
     "backend_check_interval": "seconds between backend checks that readiness reports",
-    "backend_timeout": "seconds the backend may take to answer one forwarded request",
+    "backend_timeout": "seconds the backend may take to respond to one forwarded request",
     "backend_connect_timeout": "seconds to open a connection to the backend",
     "backend_max_connections": "most open connections to the backend per worker process",
     "queue_drain_timeout": "seconds the job queue may drain at shutdown",

@@ -1,16 +1,19 @@
-"""A small OpenAI-compatible embeddings server that misbehaves on request, on 127.0.0.1.
+"""Fake backends on 127.0.0.1: a misbehaving embeddings server and raw TCP servers.
 
-The first input of a request selects the behaviour, so one server and one gateway cover
-every failure: an input from `FAULTS` triggers that fault, and any other input gets a
-valid response of `DIMENSIONS` numbers per input.
+`FakeBackend` speaks the OpenAI embeddings API. The first input of a request selects the
+behaviour, so one server and one gateway cover every failure: an input from `FAULTS`
+triggers that fault, and any other input gets a valid response of `DIMENSIONS` numbers per
+input. `RawServer` accepts TCP connections and runs a handler that breaks the exchange.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -91,3 +94,34 @@ class FakeBackend:
     def __exit__(self, *exc_info: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 that runs `handle` on each accepted connection."""
+
+    def __init__(self, handle: Callable[[socket.socket], None]) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.accepted = 0
+        self._handle = handle
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._handle, args=(connection,), daemon=True).start()
+
+
+def close_at_once(connection: socket.socket) -> None:
+    connection.recv(65536)
+    connection.close()
+
+
+def never_respond(connection: socket.socket) -> None:
+    connection.recv(65536)
+    threading.Event().wait(10)
+    connection.close()

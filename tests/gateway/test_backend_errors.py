@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gateway.fake_backend import DIMENSIONS, MODEL, FakeBackend
+from gateway.fake_backend import DIMENSIONS, MODEL, FakeBackend, RawServer, never_respond
 from harness.server_process import ServerProcess, free_port
 
 BACKEND_TIMEOUT = 0.5
@@ -130,3 +130,16 @@ def test_unreachable_backend_makes_gateway_unready(
     assert readiness.status_code == 503
     assert "is unreachable" in readiness.json()["checks"]["backend"]
     assert liveness.status_code == 200
+
+
+def test_silent_backend_does_not_stop_start() -> None:
+    silent = RawServer(never_respond)
+    with ServerProcess("--backend", silent.url, "--load-timeout", "4") as server:
+        server.wait_until("/startupz", 200, timeout=30)
+        readiness = httpx.get(server.url("/readyz"), timeout=5)
+        alive = server.process.poll() is None
+    silent.listener.close()
+
+    assert alive
+    assert readiness.status_code == 503
+    assert "did not respond to the first check within 2 s" in readiness.json()["checks"]["backend"]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
+from gateway.fake_backend import RawServer, close_at_once, never_respond
 from harness.server_process import free_port
 from kiln_service.api.errors import BadGateway, GatewayTimeout, ServiceError, Unavailable
 from kiln_service.gateway.transport import RETRY_DELAYS, BackendClient, display_url, embeddings_url
@@ -34,37 +33,6 @@ def test_embeddings_url(backend_url: str, endpoint: str) -> None:
 
 def test_display_url_hides_credentials() -> None:
     assert display_url("https://user:s3cret@e:8443/v1") == "https://e:8443/v1"
-
-
-class RawServer:
-    """A TCP server on 127.0.0.1 that runs `handle` on each accepted connection."""
-
-    def __init__(self, handle: Callable[[socket.socket], None]) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.accepted = 0
-        self._handle = handle
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._handle, args=(connection,), daemon=True).start()
-
-
-def close_at_once(connection: socket.socket) -> None:
-    connection.recv(65536)
-    connection.close()
-
-
-def never_answer(connection: socket.socket) -> None:
-    connection.recv(65536)
-    threading.Event().wait(10)
-    connection.close()
 
 
 @pytest.fixture
@@ -103,7 +71,7 @@ def test_broken_connection_is_retried_then_502(raw_server: RawServer) -> None:
     assert raw_server.accepted == ATTEMPTS
 
 
-@pytest.mark.parametrize("raw_server", [never_answer], indirect=True)
+@pytest.mark.parametrize("raw_server", [never_respond], indirect=True)
 def test_timeout_is_not_retried(raw_server: RawServer) -> None:
     error = post(raw_server.url, backend_timeout=0.3)
     assert isinstance(error, GatewayTimeout)

@@ -86,9 +86,19 @@ class Gateway:
         """Check the backend once, then keep checking it in the background.
 
         A backend that fails this first check does not stop the gateway: it starts, and
-        readiness returns 503 with the reason until a later check passes.
+        readiness returns 503 with the reason until a later check passes. The first check
+        gets half the load timeout, so a backend that never responds cannot make the
+        gateway exit for a load timeout.
         """
-        await self.health.check_once()
+        limit = self.settings.load_timeout / 2
+        try:
+            async with asyncio.timeout(limit):
+                await self.health.check_once()
+        except TimeoutError:
+            self.health.record_failure(
+                f"The embeddings backend {self.url} did not respond to the first check within "
+                f"{limit:g} s (half of KILN_LOAD_TIMEOUT)."
+            )
         self.health.start()
 
     async def embed(self, texts: list[str]) -> tuple[np.ndarray, list[int]]:
