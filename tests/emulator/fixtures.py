@@ -38,7 +38,7 @@ response ``status``. ``request_log.rbac_needs(requests)`` reduces them to the di
     drove it through every behaviour (create, patch, scale, learning, events, invalid spec,
     recreate, delete): the input of a least-privilege check of the chart's RBAC rules.
 
-Faults: ``api_emulator.inject(Fault(verb="create", resource="deployments", status=500))``
+Faults: ``api_emulator.inject(faults.Fault(verb="create", resource="deployments", status=500))``
 answers the next matching request with that error instead of serving it.
 """
 

@@ -19,8 +19,9 @@ from typing import Any, TypeVar
 import yaml
 from kmock import Server
 
+from .faults import Fault
 from .request_log import ApiRequest
-from .server import ApiEmulator, Fault
+from .server import ApiEmulator
 
 T = TypeVar("T")
 

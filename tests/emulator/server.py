@@ -26,13 +26,11 @@ Deployment's status), namespaces as objects, admission webhooks, server-side app
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import dataclasses
 import functools
 import gzip
 import importlib.resources
-import json
 import secrets
 from typing import Any, cast
 
@@ -41,10 +39,12 @@ import attrs
 from kmock import KubernetesEmulator, RawHandler, ResourceInfo, resource
 
 from . import admission, crds, patches, responses, selectors
+from .faults import Fault
 from .request_log import ApiRequest, rbac_verb
 from .responses import ApiError, json_response
-from .storage import ObjectKey, ObjectStore, WatchEvent, now_rfc3339
+from .storage import ObjectKey, ObjectStore, now_rfc3339
 from .validation import validate_builtin
+from .watching import serve_watch
 
 
 @functools.cache
@@ -56,30 +56,6 @@ def _bundled_discovery() -> str:
 
 CRD_RESOURCE = resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 _PROTECTED_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "namespace", "name")
-
-
-@dataclasses.dataclass
-class Fault:
-    """An error to return instead of serving matching requests, ``times`` times."""
-
-    verb: str
-    resource: str
-    namespace: str | None = None
-    name: str | None = None
-    subresource: str = ""
-    status: int = 500
-    times: int = 1
-    message: str = "Injected fault."
-
-    def matches(self, request: ApiRequest) -> bool:
-        return (
-            self.times > 0
-            and self.verb == request.verb
-            and self.resource == request.resource
-            and self.subresource == request.subresource
-            and self.namespace in (None, request.namespace)
-            and self.name in (None, request.name)
-        )
 
 
 @attrs.define(kw_only=True)
@@ -416,63 +392,12 @@ class ApiEmulator(KubernetesEmulator):
         return obj
 
     async def _watch(self, request: Any, info: ResourceInfo) -> aiohttp.web.StreamResponse:
-        res: resource = request.resource
-        params = request.params
-        since = params.get("resourceVersion", "")
-        timeout = float(params["timeoutSeconds"]) if "timeoutSeconds" in params else None
-        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
-
         def wanted(obj: dict[str, Any]) -> bool:
             metadata = obj.get("metadata", {})
             if request.namespace is not None and metadata.get("namespace") != request.namespace:
                 return False
             if request.name is not None and metadata.get("name") != request.name:
                 return False
-            return self._selected(obj, params)
+            return self._selected(obj, request.params)
 
-        stream = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
-        stream.enable_chunked_encoding()
-        await stream.prepare(request._raw_request)
-        events = self.store.events.setdefault(res, [])
-        if since in ("", "0"):
-            initial = [WatchEvent(self.store.resource_version, "ADDED", obj)
-                       for obj in self.store.list(res, request.namespace) if wanted(obj)]
-            position = len(events)
-        else:
-            initial = []
-            position = next((index for index, event in enumerate(events)
-                             if event.resource_version > int(since)), len(events))
-        try:
-            for event in initial:
-                await self._write_event(stream, event)
-            while not self._closing:
-                for event in events[position:]:
-                    position += 1
-                    if wanted(event.obj):
-                        await self._write_event(stream, event)
-                if not await self._wait_for_events(events, position, deadline):
-                    break
-        except (ConnectionResetError, asyncio.CancelledError):
-            return stream
-        await stream.write_eof()
-        return stream
-
-    async def _write_event(self, stream: aiohttp.web.StreamResponse, event: WatchEvent) -> None:
-        line = json.dumps({"type": event.type, "object": event.obj})
-        await stream.write(line.encode() + b"\n")
-
-    async def _wait_for_events(
-        self, events: list[WatchEvent], position: int, deadline: float | None
-    ) -> bool:
-        """Wait for events past ``position`` and return False at the deadline or at close."""
-        loop = asyncio.get_running_loop()
-        async with self.store.changed:
-            while len(events) <= position and not self._closing:
-                remaining = None if deadline is None else deadline - loop.time()
-                if remaining is not None and remaining <= 0:
-                    return False
-                try:
-                    await asyncio.wait_for(self.store.changed.wait(), remaining)
-                except TimeoutError:
-                    return False
-        return not self._closing
+        return await serve_watch(request, self.store, wanted, lambda: self._closing)

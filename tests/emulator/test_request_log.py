@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from emulator.client import KubeError, KubeRest, resource_path
+from emulator.faults import Fault
 from emulator.fixtures import ADMIN_USER
 from emulator.request_log import (
     ApiRequest,
@@ -19,7 +20,6 @@ from emulator.request_log import (
     write_request_log,
 )
 from emulator.running import RunningEmulator
-from emulator.server import Fault
 
 MODELSERVICES = resource_path("kiln.dev", "v1alpha1", "modelservices", "ns")
 KUBECTL = "/usr/bin/kubectl"

@@ -6,8 +6,8 @@ import threading
 import time
 from typing import Any
 
+from emulator.faults import Fault
 from emulator.operator_thread import wait_for
-from emulator.server import Fault
 from operator_cluster import (
     Cluster,
     deployments,
