@@ -10,6 +10,7 @@ import argparse
 import hashlib
 import importlib
 import logging
+import signal
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -63,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     _add_optional("kiln_service.adapters.cli", subcommands)
 
     args = parser.parse_args(argv)
+    if args.command != "serve":
+        # Printing commands end quietly when their reader closes the pipe (`kiln tune | head`).
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     return int(args.func(args))
 
 
