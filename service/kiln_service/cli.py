@@ -32,7 +32,10 @@ SERVE_HELP = {
     "verify": "full: check every file's sha256 at start; size: sizes and headers only",
     "log_format": "text or json",
     "log_level": "debug, info, warning or error",
-    "max_batch_size": "most inputs in one forward pass (1 disables batching)",
+    "max_batch_size": (
+        "max inputs in one forward pass (1 disables batching); in gateway mode, max inputs "
+        "per request to the backend"
+    ),
     "batch_wait_ms": "milliseconds a batch waits for more requests",
     "max_inflight": "inference requests in flight before new ones get 503",
     "max_inputs": "most inputs in one request",

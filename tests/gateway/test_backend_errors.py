@@ -11,6 +11,7 @@ from gateway.fake_backend import DIMENSIONS, MODEL, FakeBackend, RawServer, neve
 from harness.server_process import ServerProcess, free_port
 
 BACKEND_TIMEOUT = 0.5
+MAX_BATCH_SIZE = 4
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +23,7 @@ def fake_backend() -> Iterator[FakeBackend]:
 @pytest.fixture(scope="module")
 def gateway(fake_backend: FakeBackend) -> Iterator[ServerProcess]:
     args = ["--backend", fake_backend.url, "--backend-timeout", str(BACKEND_TIMEOUT)]
+    args += ["--max-batch-size", str(MAX_BATCH_SIZE)]
     with ServerProcess(*args) as server:
         server.wait_ready(timeout=30)
         yield server
@@ -49,6 +51,27 @@ def test_learned_model_is_sent_to_backend(
 
 
 MALFORMED = "backend_malformed_response"
+
+
+def test_large_request_is_split(gateway: ServerProcess, fake_backend: FakeBackend) -> None:
+    texts = [f"text number {n}" for n in range(10)]
+    seen = len(fake_backend.requests)
+    response = httpx.post(gateway.url("/v1/embeddings"), json={"input": texts}, timeout=30)
+    sizes = sorted(len(request["input"]) for request in fake_backend.requests[seen:])
+    body = response.json()
+
+    assert response.status_code == 200, response.text
+    assert sizes == [2, 4, 4]
+    assert [item["index"] for item in body["data"]] == list(range(10))
+    assert body["data"][4]["embedding"] == [1.0] * DIMENSIONS  # the first of the second part
+    assert body["usage"]["prompt_tokens"] == 30
+
+
+def test_failed_part_fails_request(gateway: ServerProcess) -> None:
+    texts = ["a", "b", "c", "d", "server error", "f"]
+    response = httpx.post(gateway.url("/v1/embeddings"), json={"input": texts}, timeout=30)
+    assert response.status_code == 502
+    assert "CUDA error" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(

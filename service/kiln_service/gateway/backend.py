@@ -8,7 +8,7 @@ import logging
 import numpy as np
 from prometheus_client import Counter, Gauge
 
-from kiln_service.api.errors import GatewayTimeout, ServiceError, Unavailable
+from kiln_service.api.errors import BadGateway, GatewayTimeout, ServiceError, Unavailable
 from kiln_service.gateway.health import BackendHealth
 from kiln_service.gateway.responses import BackendEmbeddings, read_embeddings
 from kiln_service.gateway.transport import BackendClient, display_url, embeddings_url
@@ -104,19 +104,34 @@ class Gateway:
     async def embed(self, texts: list[str]) -> tuple[np.ndarray, list[int]]:
         """Forward `texts` and return the vectors and token counts.
 
-        The OpenAI API reports only the total of prompt tokens, so the first count is
-        the total and the others are zero; callers sum the counts.
+        Requests of more than KILN_MAX_BATCH_SIZE inputs go to the backend as several
+        concurrent requests, because servers such as text-embeddings-inference reject
+        large batches (32 inputs by default). The OpenAI API reports only the total of
+        prompt tokens, so the first count of each chunk is that chunk's total and the
+        others are zero; callers sum the counts.
         """
+        size = self.settings.max_batch_size
+        chunks = [texts[start : start + size] for start in range(0, len(texts), size)]
         self._inflight += 1
         self._idle.clear()
         try:
-            result = await self._forward_with_deadline(texts)
+            results = await self._forward_with_deadline(chunks)
         finally:
             self._inflight -= 1
             if self._inflight == 0:
                 self._idle.set()
         self.forwarded += 1
-        return result.vectors, [result.prompt_tokens] + [0] * (len(texts) - 1)
+
+        if len({result.vectors.shape[1] for result in results}) > 1:
+            raise BadGateway(
+                f"The embeddings backend {self.url} returned vectors of different sizes for "
+                "parts of one request; its model changed during the request. Retry it.",
+                code="backend_model_changed",
+            )
+        counts: list[int] = []
+        for chunk, result in zip(chunks, results, strict=True):
+            counts += [result.prompt_tokens] + [0] * (len(chunk) - 1)
+        return np.concatenate([result.vectors for result in results]), counts
 
     async def close(self) -> None:
         """Stop the checks, wait for forwarded requests, then close every pooled connection."""
@@ -136,11 +151,13 @@ class Gateway:
             self._client = None
         logger.info("backend connection pool closed after %d forwarded requests", self.forwarded)
 
-    async def _forward_with_deadline(self, texts: list[str]) -> BackendEmbeddings:
+    async def _forward_with_deadline(self, chunks: list[list[str]]) -> list[BackendEmbeddings]:
         deadline = self.settings.request_timeout * DEADLINE_SHARE
         try:
             async with asyncio.timeout(deadline):
-                return await self._forward(texts)
+                if len(chunks) == 1:
+                    return [await self._forward(chunks[0])]
+                return await self._forward_concurrently(chunks)
         except TimeoutError:
             self._failures.labels("504").inc()
             raise GatewayTimeout(
@@ -149,6 +166,15 @@ class Gateway:
                 "Send fewer or shorter inputs, or raise the timeout.",
                 code="backend_timeout",
             ) from None
+
+    async def _forward_concurrently(self, chunks: list[list[str]]) -> list[BackendEmbeddings]:
+        """Forward every chunk at once; the first failure cancels the others and is raised."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._forward(chunk)) for chunk in chunks]
+        except ExceptionGroup as failures:
+            raise failures.exceptions[0] from None
+        return [task.result() for task in tasks]
 
     async def _forward(self, texts: list[str]) -> BackendEmbeddings:
         """Send one forwarded request; count its failure and feed its outcome to the health."""
