@@ -48,7 +48,22 @@ SERVE_HELP = {
     "backend_timeout": "seconds the backend may take to respond to one forwarded request",
     "backend_connect_timeout": "seconds to open a connection to the backend",
     "backend_max_connections": "most open connections to the backend per worker process",
-    "queue_drain_timeout": "seconds the job queue may drain at shutdown",
+    "queue_drain_timeout": (
+        "seconds the job queue keeps taking queued jobs at shutdown; running jobs then get "
+        "up to the request timeout more, and the rest resume at the next start"
+    ),
+    "data_dir": "directory of the SQLite job store; setting it turns on /v1/jobs",
+    "jobs_store": (
+        "sqlite or redis; unset, KILN_REDIS_URL selects redis and KILN_DATA_DIR sqlite"
+    ),
+    "redis_url": "redis://, rediss:// or unix:// URL of the Redis job store",
+    "redis_key_prefix": "prefix of the Redis keys of the job queue; one per model service",
+    "job_workers": "jobs run at once in each server process",
+    "job_retention": "seconds a finished job and its result are kept",
+    "job_reclaim_idle": (
+        "seconds a Redis job may go unextended before another replica takes it over"
+    ),
+    "job_store_max_bytes": "max size of the SQLite job database in bytes (0: no limit)",
     "adapters_dir": "directory of adapters (one subdirectory each) served by /v1/classify",
     "adapter_cache_bytes": "most bytes of adapter tensors kept in memory",
     "adapter_cache_count": "most adapters kept in memory",

@@ -69,8 +69,8 @@ class SQLiteJobStore:
             ) from error
         requeued, unfinished = await self._call(self._open)
         logger.info(
-            "job store opened: %s, %d unfinished jobs, of which %d were interrupted by the "
-            "previous process and are queued again",
+            "job store opened: %s; %d unfinished jobs, %d of them interrupted by the previous "
+            "process and queued again",
             self.description,
             unfinished,
             requeued,
