@@ -17,8 +17,6 @@ from typing import Any
 
 from kiln_service.adapters.manifest import invalid_name_reason
 
-logger = logging.getLogger(__name__)
-
 DEFAULT_L2 = 1e-4
 
 

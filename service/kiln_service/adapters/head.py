@@ -49,9 +49,11 @@ class LinearHead:
         import torch
         import torch.nn.functional as F
 
+        # Taken before the delay, so a request that times out and unpins the adapter while
+        # this thread still runs keeps the tensors alive until the thread is done with them.
+        weight, bias = self._tensors["weight"], self._tensors["bias"]
         if self.forward_delay:
             time.sleep(self.forward_delay)
-        weight, bias = self._tensors["weight"], self._tensors["bias"]
         with torch.inference_mode():
             inputs = torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32))
             logits = F.linear(inputs.to(weight.device), weight, bias)

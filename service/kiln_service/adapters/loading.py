@@ -49,7 +49,7 @@ def inspect_adapter(
         raise AdapterNotFound(name)
 
     manifest = read_adapter_manifest(directory, name)
-    if manifest.base_model != base_model:
+    if not same_model(manifest.base_model, base_model):
         raise AdapterInvalid(
             name,
             f"it was fit on base model {manifest.base_model!r}, but this server serves "
@@ -77,6 +77,15 @@ def expected_tensors(manifest: AdapterManifest) -> dict[str, tuple[str, list[int
     """Map each tensor name of the head to its dtype and shape."""
     labels = len(manifest.labels)
     return {"weight": ("F32", [labels, manifest.dimensions]), "bias": ("F32", [labels])}
+
+
+def same_model(fit_on: str, served: str) -> bool:
+    """Compare model names the way `/v1/embeddings` does: last path segment, any case.
+
+    A gateway's backend may report "sentence-transformers/all-MiniLM-L6-v2" for the model
+    that `kiln bake` names "all-MiniLM-L6-v2".
+    """
+    return fit_on.lower().rsplit("/", 1)[-1] == served.lower().rsplit("/", 1)[-1]
 
 
 def _check_tensors(
