@@ -59,7 +59,7 @@ def build_lock() -> Iterator[None]:
 
 def run_script(name: str, *args: str) -> str:
     """Run scripts/NAME and return the last line of its output, the image name."""
-    command = [str(REPO / "scripts" / name), *args]
+    command = ["bash", str(REPO / "scripts" / name), *args]
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False
     )
