@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import helm_python
 import pytest
 from chart_manifests import ci_values, only_object, render_objects
+
+from kiln_operator.cli import add_subcommands
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -86,6 +89,31 @@ def test_args_watch_namespaces(chart: helm_python.Chart) -> None:
         "--namespace=team-a",
         "--namespace=team-b",
     ]
+
+
+def parse_operator_args(args: list[str]) -> argparse.Namespace:
+    """Parse the container's args with the real `kiln operator` command-line parser."""
+    parser = argparse.ArgumentParser(prog="kiln")
+    add_subcommands(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["operator", *args])
+
+
+def test_kiln_operator_accepts_args(chart: helm_python.Chart) -> None:
+    parsed = parse_operator_args(operator_container(chart)["args"])
+
+    assert parsed.all_namespaces is True
+    assert parsed.namespaces == []
+    assert parsed.liveness == "http://0.0.0.0:8080/healthz"
+    assert parsed.log_format == "text"
+
+
+def test_kiln_operator_accepts_watch_args(chart: helm_python.Chart) -> None:
+    values = ci_values("all-features-values.yaml")
+    parsed = parse_operator_args(operator_container(chart, values)["args"])
+
+    assert parsed.all_namespaces is False
+    assert parsed.namespaces == values["watchNamespaces"]
+    assert parsed.log_format == "json"
 
 
 @pytest.mark.parametrize("probe", ["livenessProbe", "readinessProbe"])
