@@ -8,6 +8,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
 
 from adapters.adapter_files import (
     expected_scores,
@@ -130,3 +134,19 @@ def test_metrics_are_exported(server: ServerProcess) -> None:
         "kiln_adapter_load_duration_seconds_bucket",
     ]:
         assert name in text
+
+
+def test_fuzzed_requests_get_no_server_error(server: ServerProcess) -> None:
+    schema = schemathesis.openapi.from_url(server.url("/openapi.json"))
+    operation = schema["/v1/classify"]["POST"]
+
+    @given(
+        case=operation.as_strategy()
+        | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
+    )
+    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+    def check(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
+        response = case.call(base_url=server.base_url, timeout=30)
+        case.validate_response(response, checks=[not_a_server_error])
+
+    check()

@@ -69,6 +69,10 @@ def inspect_adapter(
         layout = read_layout(directory / entry.path, expected_size=entry.size)
     except WeightsError as error:
         raise AdapterInvalid(name, f"{entry.path}: {error.problem}", REFIT) from error
+    except OSError as error:
+        raise AdapterInvalid(
+            name, f"{entry.path} cannot be read ({error.strerror})", REFIT
+        ) from error
     _check_layout(name, manifest, layout)
     return AdapterPlan(name, directory, manifest, layout.data_bytes)
 
@@ -127,7 +131,9 @@ def read_adapter(plan: AdapterPlan, device: Device) -> LinearHead:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise AdapterInvalid(plan.name, f"{entry.path} cannot be read ({error})", REFIT) from error
+        raise AdapterInvalid(
+            plan.name, f"{entry.path} cannot be read ({error.strerror})", REFIT
+        ) from error
     digest = hashlib.sha256(data).hexdigest()
     if digest != entry.sha256:
         raise AdapterInvalid(

@@ -81,14 +81,23 @@ def read_adapter_manifest(adapter_dir: Path, name: str) -> AdapterManifest:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
         raise AdapterInvalid(name, f"its directory has no {ADAPTER_MANIFEST_NAME}", REFIT) from None
-    except (OSError, UnicodeDecodeError, ValueError) as error:
+    except OSError as error:
+        # strerror leaves out the server's path, which the message must not show to clients.
+        raise AdapterInvalid(
+            name, f"{ADAPTER_MANIFEST_NAME} cannot be read ({error.strerror})", REFIT
+        ) from error
+    except (UnicodeDecodeError, ValueError) as error:
         raise AdapterInvalid(
             name, f"{ADAPTER_MANIFEST_NAME} cannot be read ({error})", REFIT
         ) from error
 
     try:
         manifest = _parse(raw)
-    except (KeyError, TypeError, ValueError) as error:
+    except KeyError as error:
+        raise AdapterInvalid(
+            name, f"{ADAPTER_MANIFEST_NAME} is missing the key {error.args[0]!r}", REFIT
+        ) from error
+    except (TypeError, ValueError) as error:
         raise AdapterInvalid(
             name, f"{ADAPTER_MANIFEST_NAME} is not valid ({type(error).__name__}: {error})", REFIT
         ) from error
