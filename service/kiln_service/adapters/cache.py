@@ -267,6 +267,8 @@ class AdapterCache:
         logger.debug("adapter %s evicted: %d bytes of tensors released", adapter.name, released)
 
     def _empty_cuda_cache(self) -> None:
+        # NOTE: the tests run on CPU only; this GPU path and `read_adapter`'s move to the
+        # device have not run on a GPU yet.
         torch = sys.modules.get("torch")
         if self.device == "cuda" and torch is not None and torch.cuda.is_initialized():
             torch.cuda.empty_cache()
