@@ -65,8 +65,8 @@ SERVE_HELP = {
     ),
     "job_store_max_bytes": "max size of the SQLite job database in bytes (0: no limit)",
     "adapters_dir": "directory of adapters (one subdirectory each) served by /v1/classify",
-    "adapter_cache_bytes": "most bytes of adapter tensors kept in memory",
-    "adapter_cache_count": "most adapters kept in memory",
+    "adapter_cache_bytes": "maximum bytes of adapter tensors kept in memory",
+    "adapter_cache_count": "maximum number of adapters kept in memory",
 }
 FLAG_NAMES = {"backend_url": "--backend", "verify": "--verify"}
 
