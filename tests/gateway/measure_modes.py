@@ -6,7 +6,8 @@ Run from the repository root, after `make model`:
 
 Each setup starts fresh `kiln serve` processes on 127.0.0.1, waits for readiness, sends one
 request, then `STEADY_REQUESTS` more one at a time, and reads the memory of every process
-from /proc/PID/smaps_rollup. It prints a Markdown table of medians over `ROUNDS` rounds.
+from /proc/PID/smaps_rollup. It prints a Markdown table of medians over `ROUNDS` rounds,
+with the range of the timings in brackets, and memory as the median RSS / PSS.
 Nothing here asserts a number, so this is a measurement, not a test.
 """
 
@@ -24,7 +25,7 @@ import httpx
 from harness.server_process import ServerProcess
 
 MODEL_DIR = Path("models/all-minilm-l6-v2")
-ROUNDS = 3
+ROUNDS = 5
 STEADY_REQUESTS = 20
 BODY = {"input": "Kubernetes removes an unready pod from the endpoints."}
 
@@ -100,30 +101,24 @@ def gateway_mode(workers: int) -> Iterator[Sample]:
         yield Sample(ready, first, steady, memory)
 
 
-def median_sample(samples: list[Sample]) -> Sample:
-    memory = {
-        name: (
-            statistics.median(s.memory_mib[name][0] for s in samples),
-            statistics.median(s.memory_mib[name][1] for s in samples),
-        )
-        for name in samples[0].memory_mib
-    }
-    return Sample(
-        statistics.median(s.ready_seconds for s in samples),
-        statistics.median(s.first_ms for s in samples),
-        statistics.median(s.steady_ms for s in samples),
-        memory,
-    )
-
-
-def row(label: str, sample: Sample) -> str:
-    memory = ", ".join(
-        f"{name} {rss:.0f} / {pss:.0f}" for name, (rss, pss) in sample.memory_mib.items()
-    )
-    total_pss = sum(pss for _, pss in sample.memory_mib.values())
+def spread(values: list[float], digits: int) -> str:
+    """Return the median of `values` with their range, as `median (min-max)`."""
     return (
-        f"| {label} | {sample.ready_seconds:.1f} | {sample.first_ms:.1f} | "
-        f"{sample.steady_ms:.1f} | {memory} | {total_pss:.0f} |"
+        f"{statistics.median(values):.{digits}f} "
+        f"({min(values):.{digits}f}-{max(values):.{digits}f})"
+    )
+
+
+def row(label: str, samples: list[Sample]) -> str:
+    names = list(samples[0].memory_mib)
+    rss = {name: statistics.median(s.memory_mib[name][0] for s in samples) for name in names}
+    pss = {name: statistics.median(s.memory_mib[name][1] for s in samples) for name in names}
+    memory = ", ".join(f"{name} {rss[name]:.0f} / {pss[name]:.0f}" for name in names)
+    return (
+        f"| {label} | {spread([s.ready_seconds for s in samples], 1)} | "
+        f"{spread([s.first_ms for s in samples], 1)} | "
+        f"{spread([s.steady_ms for s in samples], 1)} | {memory} | "
+        f"{sum(pss.values()):.0f} |"
     )
 
 
@@ -135,7 +130,7 @@ def main() -> None:
     }
     print(
         "| setup | ready after start (s) | first request (ms) | median of next "
-        f"{STEADY_REQUESTS} (ms) | RSS / PSS (MiB) | total PSS (MiB) |"
+        f"{STEADY_REQUESTS} requests (ms) | RSS / PSS (MiB) | total PSS (MiB) |"
     )
     print("|---|---|---|---|---|---|")
     for label, setup in setups.items():
@@ -143,7 +138,7 @@ def main() -> None:
         for _ in range(ROUNDS):
             with setup() as sample:
                 samples.append(sample)
-        print(row(label, median_sample(samples)), flush=True)
+        print(row(label, samples), flush=True)
 
 
 if __name__ == "__main__":

@@ -25,8 +25,9 @@ logger = logging.getLogger(__name__)
 
 # Pauses before the first and the second retry of a failed connection, in seconds.
 RETRY_DELAYS = (0.1, 0.3)
-# uvicorn closes idle connections after 5 s by default, and vLLM and kiln backends run on
-# uvicorn. Expiring idle connections sooner lets the gateway drop them before the backend does.
+# kiln and vLLM's OpenAI server run on uvicorn, which closes idle connections after 5 s
+# (`timeout_keep_alive` in uvicorn 0.55, TIMEOUT_KEEP_ALIVE in vLLM). Expiring them sooner
+# lets the gateway drop an idle connection before the backend closes it under a request.
 KEEPALIVE_EXPIRY = 4.0
 
 CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
