@@ -28,7 +28,7 @@ def job_inputs(index: int, count: int = 1) -> list[str]:
 
 
 def submit_jobs(server: ServerProcess, count: int, inputs_per_job: int = 1) -> dict[str, int]:
-    """Submit `count` jobs; return job id -> number of inputs, for jobs answered with 202."""
+    """Submit `count` jobs, each expecting 202; return job id -> number of inputs."""
     accepted: dict[str, int] = {}
     for index in range(count):
         response = httpx.post(

@@ -29,7 +29,7 @@ from jobs.stored_jobs import StoredJob, assert_each_completed_once, read_redis_j
 pytestmark = pytest.mark.redis
 
 DRAIN_SECONDS = 1.0
-# Seconds after which a live consumer takes over the jobs of one that stopped extending them.
+# Seconds after which a live consumer takes over jobs that a stopped consumer left pending.
 RECLAIM_SECONDS = 1.5
 
 

@@ -1,6 +1,6 @@
 """Background embedding jobs that survive shutdown: durable store, workers, drain, resume.
 
-`POST /v1/jobs` answers 202 only once the job is stored (SQLite in KILN_DATA_DIR, or a
+`POST /v1/jobs` returns 202 only once the job is stored (SQLite in KILN_DATA_DIR, or a
 Redis stream at KILN_REDIS_URL). Workers run stored jobs through the served model, and a
 job that was running when a process died runs again, while its outcome is stored once.
 The job queue is off unless KILN_DATA_DIR or KILN_REDIS_URL is set.

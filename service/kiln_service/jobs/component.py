@@ -3,9 +3,9 @@
 Readiness depends on the store: while it is full or unreachable, `/readyz` returns 503 with
 the cause, so no new work is routed here, and `/livez` stays 200, because a restart would
 not fix the store. A check every two seconds clears the cause once the store works again.
-An SQLite store that cannot be opened at start stops the server, because that is a
-mistake in its volume or settings; an unreachable Redis is retried instead, because
-Redis may start after the server.
+An SQLite store that cannot be opened at start stops the server, because the cause is
+its volume or its settings. An unreachable Redis is retried instead, because Redis may
+start after the server.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ class JobResult:
 
 
 def digest_inputs(inputs: list[str]) -> str:
-    """A sha256 of the inputs, to tell a reused idempotency key from a replay."""
+    """Hash the inputs with sha256, to tell a reused idempotency key from a retry."""
     return hashlib.sha256(orjson.dumps(inputs)).hexdigest()
 
 

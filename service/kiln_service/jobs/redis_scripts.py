@@ -22,9 +22,12 @@ return {1, ARGV[1]}
 """
 
 # KEYS: job hash, stream. ARGV: group, entry id, consumer, time.
-# A job without a hash (expired) or with a final state needs no run: its entry is removed.
+# An entry that another consumer took over meanwhile is left to that consumer. A job without
+# a hash (expired) or with a final state needs no run, and its entry is removed.
 # Returns {attempts, inputs} or false.
 START = """
+local pending = redis.call('XPENDING', KEYS[2], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[3])
+if #pending == 0 then return false end
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or state == 'done' or state == 'failed' then
   redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
@@ -60,10 +63,10 @@ return stored
 """
 
 # KEYS: job hash, stream. ARGV: group, entry id, job id, consumer.
-# Puts a job this consumer still holds back at the end of the stream, for any consumer.
+# Moves a job pending for this consumer to the end of the stream, for any consumer.
 RELEASE = """
-local held = redis.call('XPENDING', KEYS[2], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[4])
-if #held == 0 then return 0 end
+local pending = redis.call('XPENDING', KEYS[2], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[4])
+if #pending == 0 then return 0 end
 redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[2], ARGV[2])
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -75,20 +78,21 @@ return 1
 """
 
 # KEYS: stream. ARGV: group, entry id, consumer.
-# Resets the idle time of an entry this consumer holds, so no other consumer reclaims it.
+# Resets the idle time of an entry pending for this consumer, so no other consumer
+# reclaims it.
 EXTEND = """
-local held = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[3])
-if #held == 0 then return 0 end
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[3])
+if #pending == 0 then return 0 end
 redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID')
 return 1
 """
 
 # KEYS: stream. ARGV: group, consumer.
-# Removes this consumer from the group when it holds nothing, so the group lists only
-# consumers that may still hold jobs.
+# Removes this consumer from the group when it has no pending entries, so the group
+# lists only consumers that may still have some.
 LEAVE = """
-local held = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
-if #held > 0 then return 0 end
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #pending > 0 then return 0 end
 redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 return 1
 """

@@ -168,16 +168,11 @@ class RedisJobStore:
             claimed = await self._reclaim(limit)
             if claimed:
                 return claimed
-        try:
-            reply = await self._run(
-                self._client.xreadgroup(
-                    GROUP, self.consumer, {self.stream: ">"}, count=limit, block=FETCH_BLOCK_MS
-                )
+        reply = await self._run(
+            self._client.xreadgroup(
+                GROUP, self.consumer, {self.stream: ">"}, count=limit, block=FETCH_BLOCK_MS
             )
-        except StoreUnavailable as error:
-            if "NOGROUP" in error.message:
-                self._group_ready = False
-            raise
+        )
         return [
             _delivery(entry_id, fields)
             for _, entries in reply or []
@@ -283,6 +278,9 @@ class RedisJobStore:
         try:
             return await operation
         except redis.RedisError as error:
+            if str(error).startswith("NOGROUP"):
+                # Redis lost the group (a restart without persistence): create it again.
+                self._group_ready = False
             unavailable = self._unavailable(error)
             self.problem = unavailable.message
             raise unavailable from error

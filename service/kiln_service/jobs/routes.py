@@ -180,5 +180,5 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 
 
 def _model_key(name: str) -> str:
-    """A model name without its organization prefix, for comparing names."""
+    """Strip the organization prefix and the case from a model name, for comparing names."""
     return name.rsplit("/", 1)[-1].lower()

@@ -1,9 +1,9 @@
 """Workers that run jobs from an in-process `asyncio.Queue`, fed from the job store.
 
-One feeder task fetches deliveries from the store while fewer than `job_workers` plus the
-store's prefetch are held here, and puts them on the queue; `job_workers` tasks take them
-off, run the embeddings through the model in chunks of `max_batch_size` (so HTTP requests
-interleave with a long job), and store the outcome. A store that fails mid-job does not
+One feeder task fetches deliveries from the store and puts them on the queue, as long as
+this process has fewer than `job_workers` plus the store's prefetch. `job_workers` tasks
+take them off, run the embeddings through the model in chunks of `max_batch_size` (so HTTP
+requests interleave with a long job), and store the outcome. A store that fails mid-job does not
 lose the job: the worker keeps its result and retries the write every second.
 
 Drain, at shutdown: the feeder stops, the workers keep taking jobs until `Queue.join()`
@@ -24,6 +24,7 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
+from kiln_service.api.errors import BadGateway, GatewayTimeout, Unavailable
 from kiln_service.jobs.metrics import JobMetrics
 from kiln_service.jobs.records import Delivery, JobResult
 from kiln_service.jobs.store import JobStore, StoreUnavailable
@@ -36,6 +37,9 @@ T = TypeVar("T")
 # job that crashes the server cannot crash it forever.
 MAX_ATTEMPTS = 3
 STORE_RETRY_SECONDS = 1.0
+# Seconds between tries of a chunk whose embeddings backend is unavailable, timed out or
+# returned an invalid response. After the last try the job fails.
+TRANSIENT_RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
 class Embedder(Protocol):
@@ -70,7 +74,7 @@ class JobRunner:
         self._settings = settings
         self._metrics = metrics
         self._capacity = settings.job_workers + store.prefetch
-        self._held: set[Delivery] = set()
+        self._deliveries: set[Delivery] = set()
         self._running: dict[asyncio.Task[None], Delivery] = {}
         self._space = asyncio.Event()
         self._stopping = False
@@ -85,7 +89,7 @@ class JobRunner:
     async def _start_when_ready(self) -> None:
         await self._model_ready.wait()
         self._feeder = asyncio.create_task(self._feed(), name="kiln-jobs-feeder")
-        self._extender = asyncio.create_task(self._extend_held(), name="kiln-jobs-extender")
+        self._extender = asyncio.create_task(self._extend_deliveries(), name="kiln-jobs-extender")
         self._workers = [
             asyncio.create_task(self._work(), name=f"kiln-job-worker-{index}")
             for index in range(self._settings.job_workers)
@@ -98,7 +102,7 @@ class JobRunner:
 
     async def _feed(self) -> None:
         while True:
-            space = self._capacity - len(self._held)
+            space = self._capacity - len(self._deliveries)
             if space <= 0:
                 self._space.clear()
                 await self._space.wait()
@@ -109,16 +113,20 @@ class JobRunner:
                 self._metrics.store_errors.labels(error.code).inc()
                 await asyncio.sleep(STORE_RETRY_SECONDS)
                 continue
+            except Exception:
+                logger.exception("fetching jobs from the %s failed", self._store.description)
+                await asyncio.sleep(STORE_RETRY_SECONDS)
+                continue
             for delivery in deliveries:
-                if delivery not in self._held:
-                    self._held.add(delivery)
+                if delivery not in self._deliveries:
+                    self._deliveries.add(delivery)
                     self.queue.put_nowait(delivery)
 
-    async def _extend_held(self) -> None:
-        """Keep the store from handing held jobs to another consumer."""
+    async def _extend_deliveries(self) -> None:
+        """Keep the store from handing this process's deliveries to another consumer."""
         while True:
             await asyncio.sleep(self._settings.job_reclaim_idle / 3)
-            for delivery in list(self._held):
+            for delivery in list(self._deliveries):
                 try:
                     await self._store.extend(delivery)
                 except StoreUnavailable:
@@ -132,9 +140,13 @@ class JobRunner:
             self._running[worker] = delivery
             try:
                 await self._run(delivery)
+            except Exception:
+                # The job keeps its state in the store and runs again after a restart or,
+                # with Redis, on another consumer; MAX_ATTEMPTS bounds the repeats.
+                logger.exception("job %s: the worker failed and leaves the job", delivery.job_id)
             finally:
                 del self._running[worker]
-                self._held.discard(delivery)
+                self._deliveries.discard(delivery)
                 self._space.set()
                 self.queue.task_done()
 
@@ -159,7 +171,7 @@ class JobRunner:
         began = time.monotonic()
         self._metrics.running.inc()
         try:
-            result = await self._embed(started.inputs)
+            result = await self._embed(job_id, started.inputs)
         except Exception as error:  # noqa: BLE001 - any failure of the model fails the job
             logger.error("job %s failed: %r", job_id, error)
             message = f"The embedding failed: {type(error).__name__}: {error}"
@@ -189,18 +201,35 @@ class JobRunner:
             )
         self._metrics.finished.labels(outcome).inc()
 
-    async def _embed(self, inputs: list[str]) -> JobResult:
+    async def _embed(self, job_id: str, inputs: list[str]) -> JobResult:
         chunk = self._settings.max_batch_size
         parts: list[np.ndarray] = []
         tokens = 0
         for start in range(0, len(inputs), chunk):
-            vectors, counts = await self._embedder.embed(inputs[start : start + chunk])
+            vectors, counts = await self._embed_chunk(job_id, inputs[start : start + chunk])
             parts.append(np.asarray(vectors, dtype=np.float32))
             tokens += int(sum(counts))
         return JobResult(np.concatenate(parts), tokens, self._embedder.model_name)
 
+    async def _embed_chunk(self, job_id: str, texts: list[str]) -> tuple[np.ndarray, list[int]]:
+        """Embed one chunk, retrying while an embeddings backend is unavailable."""
+        for delay in (*TRANSIENT_RETRY_DELAYS, None):
+            try:
+                return await self._embedder.embed(texts)
+            except (Unavailable, GatewayTimeout, BadGateway) as error:
+                if delay is None:
+                    raise
+                logger.warning(
+                    "job %s: the embeddings failed (%s); retrying in %g s",
+                    job_id,
+                    error.message,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the last delay re-raises")
+
     async def _retry(self, job_id: str, operation: Callable[..., Awaitable[T]], *args: object) -> T:
-        """Run a store operation until it succeeds; the job stays held meanwhile."""
+        """Run a store operation until it succeeds, keeping the job in this process meanwhile."""
         failures = 0
         while True:
             try:

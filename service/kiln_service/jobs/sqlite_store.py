@@ -1,6 +1,6 @@
 """The SQLite job store: one database file in WAL mode, used by one server process.
 
-Every transaction commits with `synchronous=FULL`, so a job answered with 202 is on disk
+Every transaction commits with `synchronous=FULL`, so a job acknowledged with 202 is on disk
 and survives a crash of the process or of the machine. One connection, used from one
 thread, runs every statement in order; WAL lets the file be read by other programs (a
 backup, a test) while the server writes. The settings allow this store only with one
@@ -81,7 +81,14 @@ class SQLiteJobStore:
             self.path, isolation_level=None, check_same_thread=False, timeout=10
         )
         self._connection = connection
-        connection.execute("PRAGMA journal_mode = WAL")
+        journal_mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(journal_mode).lower() != "wal":
+            logger.warning(
+                "the job store at %s runs in journal mode %s, not WAL; SQLite needs a local "
+                "file system for WAL, so check the volume behind KILN_DATA_DIR",
+                self.path,
+                journal_mode,
+            )
         connection.execute("PRAGMA synchronous = FULL")
         connection.execute("PRAGMA foreign_keys = ON")
         if self._max_bytes:

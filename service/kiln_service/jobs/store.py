@@ -1,8 +1,8 @@
 """The job store interface that the SQLite and Redis stores implement.
 
 A store keeps every accepted job until it has a final state, and hands jobs to this
-process as deliveries. Delivery is at least once: a process that dies while it holds a job
-leaves it to be delivered again. `complete` and `fail` are idempotent, keyed by job id, so
+process as deliveries. Delivery is at least once: when a process dies while it runs a job,
+the store delivers that job again. `complete` and `fail` are idempotent, keyed by job id, so
 a job delivered twice still gets one result and reaches its final state once.
 """
 
@@ -60,7 +60,7 @@ class JobStore(Protocol):
         ...
 
     async def extend(self, delivery: Delivery) -> None:
-        """Tell the store that this process still holds the delivery."""
+        """Tell the store that this process still has the delivery, so no other takes it."""
         ...
 
     async def complete(self, delivery: Delivery, result: JobResult) -> bool:
