@@ -173,7 +173,7 @@ def _check_jobs(settings: Settings) -> None:
 
 
 def redact_url(url: str) -> str:
-    """The URL without its password, for messages and logs."""
+    """Replace the user and password in a URL with ***, for messages and logs."""
     scheme, separator, rest = url.partition("://")
     if not separator or "@" not in rest:
         return url

@@ -110,7 +110,7 @@ def test_replica_takes_over_killed_consumer(slow_model: Path, redis_server: Redi
         doomed.wait_ready()
         survivor.wait_ready()
         accepted = submit_jobs(doomed, 4, inputs_per_job=LONG_JOB_INPUTS)
-        taken = running_on(redis_server, doomed.process.pid)
+        taken_over = running_on(redis_server, doomed.process.pid)
         doomed.signal(signal.SIGKILL)
         doomed.wait_exit(10)
 
@@ -121,10 +121,10 @@ def test_replica_takes_over_killed_consumer(slow_model: Path, redis_server: Redi
     stored: dict[str, StoredJob] = read_redis_jobs(redis_server.client())
 
     assert_each_completed_once(stored, accepted)
-    assert stored[taken].attempts == 2
-    assert stored[taken].consumer.endswith(f"-{survivor.process.pid}")
+    assert stored[taken_over].attempts == 2
+    assert stored[taken_over].consumer.endswith(f"-{survivor.process.pid}")
     takeovers = [line for line in survivor_log.splitlines() if "took over" in line]
-    assert any(taken in line for line in takeovers), survivor_log
+    assert any(taken_over in line for line in takeovers), survivor_log
 
 
 def test_paused_consumer_result_discarded(slow_model: Path, redis_server: RedisServer) -> None:
@@ -136,7 +136,7 @@ def test_paused_consumer_result_discarded(slow_model: Path, redis_server: RedisS
         paused.wait_ready()
         other.wait_ready()
         accepted = submit_jobs(other, 4, inputs_per_job=LONG_JOB_INPUTS)
-        taken = running_on(redis_server, paused.process.pid)
+        taken_over = running_on(redis_server, paused.process.pid)
         paused.signal(signal.SIGSTOP)
         wait_until_done(other, list(accepted))
         paused.signal(signal.SIGCONT)
@@ -148,9 +148,9 @@ def test_paused_consumer_result_discarded(slow_model: Path, redis_server: RedisS
     stored = read_redis_jobs(redis_server.client())
 
     assert_each_completed_once(stored, accepted)
-    assert stored[taken].attempts == 2
-    assert stored[taken].consumer.endswith(f"-{other.process.pid}")
-    assert f"job {taken} already had an outcome" in paused_log
+    assert stored[taken_over].attempts == 2
+    assert stored[taken_over].consumer.endswith(f"-{other.process.pid}")
+    assert f"job {taken_over} already had an outcome" in paused_log
 
 
 def wait_for_finished_run(server: ServerProcess, timeout: float = 30) -> None:
