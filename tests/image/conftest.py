@@ -13,7 +13,7 @@ import fcntl
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,15 @@ SLOW_SERVER_TAG = "localhost/kiln-server:test-slow-synthetic"
 OPERATOR_TAG = "localhost/kiln-operator:test"
 # Seconds every forward pass of the slow synthetic model takes, warm-up included.
 SLOW_FORWARD_SECONDS = 1.5
+CONTEXT_FILES = [
+    "Dockerfile",
+    ".dockerignore",
+    "pyproject.toml",
+    "README.md",
+    "service",
+    "operator",
+    "scripts",
+]
 
 INSTALL_HINT = (
     "Install podman, runc and debootstrap (Debian: apt-get install podman runc debootstrap "
@@ -57,9 +66,27 @@ def build_lock() -> Iterator[None]:
         fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def run_script(name: str, *args: str) -> str:
-    """Run scripts/NAME and return the last line of its output, the image name."""
-    command = ["bash", str(REPO / "scripts" / name), *args]
+@pytest.fixture(scope="session")
+def build_context(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the files the images are built from, taken once per session.
+
+    Every image of a session comes from the same sources even while someone edits the
+    working tree, so the layers that two images share are the same layers.
+    """
+    context = tmp_path_factory.mktemp("image-context")
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
+    for name in CONTEXT_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, context / name, ignore=ignore)
+        elif source.exists():
+            shutil.copy2(source, context / name)
+    return context
+
+
+def run_script(context: Path, name: str, *args: str) -> str:
+    """Run scripts/NAME of the build context; return the last line of its output, an image."""
+    command = ["bash", str(context / "scripts" / name), *args]
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False
     )
@@ -70,30 +97,37 @@ def run_script(name: str, *args: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def base_options(build_lock: None) -> list[str]:
+def base_options(build_lock: None, build_context: Path) -> list[str]:
     """`--base-image` for scripts/build-image.sh, or nothing to use the Dockerfile's default."""
     if os.environ.get("KILN_IMAGE_BASE"):
         return ["--base-image", os.environ["KILN_IMAGE_BASE"]]
     if os.geteuid() == 0 and shutil.which("debootstrap") is not None:
-        return ["--base-image", run_script("build-base-image.sh")]
+        return ["--base-image", run_script(build_context, "build-base-image.sh")]
     return []
 
 
-def build_image(*args: str, base_options: list[str]) -> str:
-    return run_script(
-        "build-image.sh", *base_options, *torch_index_options(), *args, "--", *build_options()
-    )
+@pytest.fixture(scope="session")
+def build_image(build_context: Path, base_options: list[str]) -> Callable[..., str]:
+    """A function that builds an image with scripts/build-image.sh and returns its name."""
+
+    def build(*args: str) -> str:
+        options = [*base_options, *torch_index_options(), *args, "--", *build_options()]
+        return run_script(build_context, "build-image.sh", *options)
+
+    return build
 
 
 @pytest.fixture(scope="session")
-def server_image(base_options: list[str]) -> str:
+def server_image(build_image: Callable[..., str]) -> str:
     """The default server image, with all-MiniLM-L6-v2 baked in."""
-    return build_image("--tag", SERVER_TAG, base_options=base_options)
+    return build_image("--tag", SERVER_TAG)
 
 
 @pytest.fixture(scope="session")
 def slow_server_image(
-    base_options: list[str], server_image: str, tmp_path_factory: pytest.TempPathFactory
+    build_image: Callable[..., str],
+    server_image: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> str:
     """A server image whose synthetic model takes SLOW_FORWARD_SECONDS per forward pass.
 
@@ -104,11 +138,9 @@ def slow_server_image(
         tmp_path_factory.mktemp("image-model") / "slow-synthetic",
         forward_delay=SLOW_FORWARD_SECONDS,
     )
-    return build_image(
-        "--tag", SLOW_SERVER_TAG, "--model-dir", str(source), base_options=base_options
-    )
+    return build_image("--tag", SLOW_SERVER_TAG, "--model-dir", str(source))
 
 
 @pytest.fixture(scope="session")
-def operator_image(base_options: list[str]) -> str:
-    return build_image("--target", "operator", "--tag", OPERATOR_TAG, base_options=base_options)
+def operator_image(build_image: Callable[..., str]) -> str:
+    return build_image("--target", "operator", "--tag", OPERATOR_TAG)
