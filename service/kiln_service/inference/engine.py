@@ -4,6 +4,15 @@ Every blocking step runs in a worker thread so the event loop keeps serving the 
 `import torch` starts in its own thread at the beginning of the load, so the interpreter
 imports torch while the first pass reads and hashes the weight files (hashing and file
 reads release the GIL).
+
+Before that import the engine sets `OMP_WAIT_POLICY=PASSIVE` unless the environment already
+sets it. torch's OpenMP runtime (libgomp in the CPU wheels) otherwise lets idle threads spin
+at the end of every parallel region. The forward pass shares the cores with the event loop,
+the HTTP clients and, in a pod with a CPU limit, the cgroup quota. When a spinning thread
+occupies a core that another thread of the same forward pass needs, each pass slows down
+badly. On the shared two-core benchmark machine the passive policy cut single-sentence
+latency several times over (docs/benchmarks.md). libgomp reads the variable once, when
+torch loads it.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import asyncio
 import gc
 import importlib
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -57,6 +67,7 @@ class Engine:
         self.weight_bytes = manifest.weight_bytes
         layouts = check_directory(self.model_dir, manifest)
 
+        set_openmp_wait_policy()
         torch_import = asyncio.create_task(asyncio.to_thread(importlib.import_module, "torch"))
         try:
             logger.info(
@@ -143,3 +154,16 @@ class Engine:
         logger.info(
             "model released: %d bytes of tensors dropped, %d objects collected", released, collected
         )
+
+
+def set_openmp_wait_policy() -> None:
+    """Make idle OpenMP threads sleep instead of spin, unless the environment decides."""
+    if "OMP_WAIT_POLICY" in os.environ:
+        return
+    if "torch" in sys.modules:
+        logger.warning(
+            "torch was imported before the load started, so OMP_WAIT_POLICY=PASSIVE cannot "
+            "take effect; set OMP_WAIT_POLICY in the environment to choose the policy"
+        )
+        return
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
