@@ -55,6 +55,7 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
         self.server.requests.append(body)  # type: ignore[attr-defined]
+        self.server.headers.append(dict(self.headers))  # type: ignore[attr-defined]
         if texts[0] == "slow":
             time.sleep(SLOW_SECONDS)
         status, headers, reply = FAULTS.get(texts[0], (200, {}, None))
@@ -80,12 +81,17 @@ class FakeBackend:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.server.requests = []  # type: ignore[attr-defined]
+        self.server.headers = []  # type: ignore[attr-defined]
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def requests(self) -> list[dict[str, Any]]:
         return self.server.requests  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def headers(self) -> list[dict[str, str]]:
+        return self.server.headers  # type: ignore[attr-defined, no-any-return]
 
     def __enter__(self) -> FakeBackend:
         self._thread.start()

@@ -127,6 +127,19 @@ def test_request_timeout_names_backend(fake_backend: FakeBackend) -> None:
     assert "KILN_REQUEST_TIMEOUT" in error["message"]
 
 
+def test_url_credentials_become_basic_auth(fake_backend: FakeBackend) -> None:
+    url = fake_backend.url.replace("http://", "http://kiln:s3cret@")
+    with ServerProcess("--backend", url, "--log-level", "debug") as server:
+        server.wait_ready(timeout=30)
+        response = embed(server, "hello")
+        log = server.log()
+
+    assert response.status_code == 200
+    assert fake_backend.headers[-1]["Authorization"] == "Basic a2lsbjpzM2NyZXQ="
+    assert fake_backend.url in log
+    assert "s3cret" not in log
+
+
 @pytest.fixture(scope="module")
 def gateway_without_backend() -> Iterator[ServerProcess]:
     nothing_listens = f"http://127.0.0.1:{free_port()}"

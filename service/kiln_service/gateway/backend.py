@@ -106,9 +106,10 @@ class Gateway:
 
         Requests of more than KILN_MAX_BATCH_SIZE inputs go to the backend as several
         concurrent requests, because servers such as text-embeddings-inference reject
-        large batches (32 inputs by default). The OpenAI API reports only the total of
-        prompt tokens, so the first count of each part is that part's total and the
-        others are zero. Callers sum the counts.
+        large batches (its `--max-client-batch-size` is 32 by default).
+
+        The OpenAI API reports only the total of prompt tokens, so the first count of each
+        part is that part's total and the others are zero. Callers sum the counts.
         """
         size = self.settings.max_batch_size
         chunks = [texts[start : start + size] for start in range(0, len(texts), size)]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import orjson
@@ -56,9 +56,15 @@ class BackendClient:
 
     def __init__(self, settings: Settings) -> None:
         assert settings.backend_url is not None
-        self._request_url = embeddings_url(settings.backend_url)
-        self.url = display_url(self._request_url)
         self.settings = settings
+        self.url = display_url(embeddings_url(settings.backend_url))
+
+        # The user and password go into an auth object, so that no log line, not even
+        # httpx's DEBUG request log, contains them.
+        parts = urlsplit(settings.backend_url)
+        auth = None
+        if parts.username is not None:
+            auth = httpx.BasicAuth(unquote(parts.username), unquote(parts.password or ""))
         limits = httpx.Limits(
             max_connections=settings.backend_max_connections,
             max_keepalive_connections=settings.backend_max_connections,
@@ -72,7 +78,7 @@ class BackendClient:
         )
         # trust_env=False: proxy variables meant for outbound traffic must not reroute the
         # gateway's calls to a backend inside the cluster.
-        self._client = httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False)
+        self._client = httpx.AsyncClient(auth=auth, limits=limits, timeout=timeout, trust_env=False)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -89,7 +95,7 @@ class BackendClient:
         attempts = len(RETRY_DELAYS) + 1
         for attempt in range(1, attempts + 1):
             try:
-                return await self._client.post(self._request_url, content=content, headers=headers)
+                return await self._client.post(self.url, content=content, headers=headers)
             except (*CONNECT_ERRORS, *BROKEN_CONNECTION_ERRORS) as error:
                 if attempt == attempts:
                     raise self._connection_failure(error, attempts) from error
