@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness.model_files import bake_synthetic
+from jobs.job_client import JOB_SECONDS
 from jobs.redis_server import RedisServer, redis_binary
-
-# One forward pass, and so one single-input job, takes this long.
-JOB_SECONDS = 0.5
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,8 @@ DRAIN_LINE = re.compile(
 )
 
 
+# One forward pass of the test model, and so one single-input job, takes this long.
+JOB_SECONDS = 0.5
 # With `--max-batch-size 1` a job of this many inputs takes this many forward passes, long
 # enough that a job seen running is still running when the test kills the server.
 LONG_JOB_INPUTS = 4
