@@ -77,7 +77,7 @@ class Lifecycle:
     def begin_drain(self) -> Phase:
         """Turn readiness false at once; return the phase the server was in."""
         previous = self.phase
-        if previous not in (Phase.FAILED, Phase.STOPPED):
+        if previous not in (Phase.FAILED, Phase.STOPPED, Phase.DRAINING):
             self.phase = Phase.DRAINING
             self.mark("drain_started")
         return previous

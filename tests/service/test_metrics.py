@@ -40,3 +40,10 @@ def test_rejections_by_reason(minilm_server: ServerProcess) -> None:
 
 def test_inflight_gauge_is_zero_when_idle(minilm_server: ServerProcess) -> None:
     assert samples(minilm_server)[("kiln_inflight_requests", ())] == 0
+
+
+def test_latency_labels_use_route_templates(minilm_server: ServerProcess) -> None:
+    httpx.post(minilm_server.url("/v1/no-such-route-1234"), json={}, timeout=10)
+    routes = {dict(labels).get("route") for (name, labels) in samples(minilm_server)}
+    assert "unmatched" in routes
+    assert "/v1/no-such-route-1234" not in routes

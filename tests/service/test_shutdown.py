@@ -78,6 +78,9 @@ def test_shutdown_log_is_ordered(slow_model: Path) -> None:
     positions = [log.find(milestone) for milestone in milestones]
     assert -1 not in positions, log
     assert positions == sorted(positions)
+    exit_line = log[log.find("exit 0:") :].splitlines()[0]
+    drain_delay = float(exit_line.split("drain delay ")[1].split(" s")[0])
+    assert 0 <= drain_delay < 0.5, exit_line
 
 
 def test_drain_delay_keeps_serving(slow_model: Path) -> None:

@@ -83,13 +83,20 @@ class AdmissionMiddleware:
         finally:
             self.inflight -= 1
             self.metrics.inflight.set(self.inflight)
-            self.metrics.latency.labels(scope["path"], str(status)).observe(
+            self.metrics.latency.labels(_route_template(scope), str(status)).observe(
                 time.perf_counter() - started
             )
             if status in REJECTION_REASONS and status != 503:
                 self.metrics.rejections.labels(REJECTION_REASONS[status]).inc()
             elif status == 503:
                 self.metrics.rejections.labels("not_ready").inc()
+
+
+def _route_template(scope: Scope) -> str:
+    """Return the matched route's template, such as /v1/jobs/{job_id}, to bound label values."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
 
 
 def _content_length(scope: Scope) -> int | None:
