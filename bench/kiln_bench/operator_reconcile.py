@@ -66,14 +66,16 @@ def _measure(emulator: Any, api: Any, resource_path: Any, user: str, count: int)
     path = resource_path("kiln.dev", "v1alpha1", "modelservices", NAMESPACE)
     created: dict[str, float] = {}
     seen: dict[str, float] = {}
+    create_seconds: list[float] = []
     started = time.monotonic()
     for index in range(count):
         name = f"model-{index:03d}"
+        sent = time.monotonic()
         api.create(path, {"apiVersion": "kiln.dev/v1alpha1", "kind": "ModelService",
                           "metadata": {"name": name}, "spec": SPEC})  # fmt: skip
         created[name] = time.monotonic()
+        create_seconds.append(created[name] - sent)
         _note(emulator, created, seen)
-    create_seconds = time.monotonic() - started
     deadline = time.monotonic() + 60 + count
     while len(seen) < count and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -89,7 +91,7 @@ def _measure(emulator: Any, api: Any, resource_path: Any, user: str, count: int)
         "count": count,
         "written": len(seen),
         "all_written_seconds": all_written,
-        "create_seconds": create_seconds,
+        "create_p50": statistics.median(create_seconds),
         "p50": statistics.median(delays) if delays else float("nan"),
         "p90": percentile(delays, 0.9),
         "max": max(delays, default=float("nan")),
@@ -144,10 +146,10 @@ def measure(plan: Plan) -> Section:
             results.append(run_count(count, Path(folder)))
     section.add_table(
         ["ModelServices", "Deployments written", "all written after", "create to Deployment p50",
-         "p90", "max", "floor: one create request", "operator API calls", "calls per object"],
+         "p90", "max", "floor: create request p50", "operator API calls", "calls per object"],
         [[r["count"], r["written"], f"{r['all_written_seconds']:.2f} s", f"{r['p50'] * 1e3:.0f} ms",
           f"{r['p90'] * 1e3:.0f} ms", f"{r['max'] * 1e3:.0f} ms",
-          f"{r['create_seconds'] / r['count'] * 1e3:.0f} ms", r["requests"],
+          f"{r['create_p50'] * 1e3:.0f} ms", r["requests"],
           f"{r['per_object']:.1f}"] for r in results],
     )  # fmt: skip
     largest = results[-1]

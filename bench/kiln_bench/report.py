@@ -18,8 +18,9 @@ class Target:
     why: str = ""
 
     def row(self) -> list[str]:
-        verdict = "met" if self.met else "missed"
-        return [self.name, self.goal, self.measured, verdict, self.why]
+        if self.met:
+            return [self.name, self.goal, self.measured, "met", "-"]
+        return [self.name, self.goal, self.measured, "missed", self.why or "-"]
 
 
 @dataclass

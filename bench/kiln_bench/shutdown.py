@@ -98,6 +98,7 @@ def measure(plan: Plan) -> Section:
             f"{watched['failed']} of {watched['ok'] + watched['failed']}; exit "
             f"{seconds(watched['to_exit'])} after SIGTERM (drain delay {drain_delay:g} s)",
             watched["failed"] == 0,
+            f"statuses {json.dumps(watched['statuses'])}, errors {json.dumps(watched['errors'])}",
         )
     )
     return section

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from kiln_bench.floors import (
     IMPORTS,
@@ -98,10 +99,28 @@ def measure(plan: Plan, models: dict[str, Path]) -> Section:
                 f'≤ {IMPORT_TARGET}x `python -c "import torch"`',
                 f"{seconds(minilm['ready'])} = {measured:.2f}x of {seconds(imports['torch'])}",
                 measured <= IMPORT_TARGET,
+                _startup_why(imports, minilm),
             )
         )
     section.figures.append(_plot(plan, data))
     return section
+
+
+def _startup_why(imports: dict[str, float], run: dict[str, Any]) -> str:
+    timings: dict[str, float] = run["timings"]
+    own_floor = ratio(imports["server modules and torch"], imports["torch"])
+    parts = [
+        f"importing torch and the server's modules alone takes {own_floor:.2f}x the torch "
+        f"import ({seconds(imports['server modules and torch'])})"
+    ]
+    if {"load_started", "loaded", "ready"} <= timings.keys():
+        parts.append(
+            f"the server spent {seconds(timings['load_started'])} before the load, "
+            f"{seconds(timings['loaded'] - timings['load_started'])} loading (torch import "
+            "overlapped with reading and hashing), and "
+            f"{seconds(timings['ready'] - timings['loaded'])} warming up"
+        )
+    return "; ".join(parts)
 
 
 def _phase(timings: dict[str, float], end: str, start: str | None = None) -> str:

@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 Forward = Callable[[list[str]], tuple[np.ndarray, list[int]]]
 
+REFILL_FRACTION = 0.1
+REFILL_MAX_SECONDS = 0.02
+
 
 @dataclass
 class Pending:
@@ -48,6 +51,9 @@ class Batcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiln-inference")
         self._task: asyncio.Task[None] | None = None
         self._busy = False
+        self._arrived = asyncio.Event()
+        self._last_requests = 0
+        self._last_forward_seconds = 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="kiln-batcher")
@@ -57,6 +63,7 @@ class Batcher:
             asyncio.get_running_loop().create_future()
         )
         self._queue.put_nowait(Pending(texts, future))
+        self._arrived.set()
         return await future
 
     async def run_once(self, texts: list[str]) -> tuple[np.ndarray, list[int]]:
@@ -82,19 +89,21 @@ class Batcher:
         size = len(batch[0].texts)
         if self._batch_wait and size < self._max_batch_size:
             await asyncio.sleep(self._batch_wait)
-        while size < self._max_batch_size and not self._queue.empty():
-            item = self._queue.get_nowait()
-            batch.append(item)
-            size += len(item.texts)
+        elif self._last_requests > 1:
+            size = await self._refill(loop, batch, size)
+        size = self._take_queued(batch, size)
 
         batch = [item for item in batch if not item.future.done()]
         if not batch:
             return
         texts = [text for item in batch for text in item.texts]
+        self._last_requests = len(batch)
+        started = loop.time()
         try:
             vectors, counts = await loop.run_in_executor(
                 self._executor, self._forward_sorted, texts
             )
+            self._last_forward_seconds = loop.time() - started
         except Exception as error:  # noqa: BLE001 - every waiter must get the failure
             logger.error("forward pass of %d inputs failed: %r", len(texts), error)
             for item in batch:
@@ -108,6 +117,32 @@ class Batcher:
             if not item.future.done():
                 item.future.set_result((vectors[start:end], counts[start:end]))
             start = end
+
+    def _take_queued(self, batch: list[Pending], size: int) -> int:
+        while size < self._max_batch_size and not self._queue.empty():
+            item = self._queue.get_nowait()
+            batch.append(item)
+            size += len(item.texts)
+        return size
+
+    async def _refill(
+        self, loop: asyncio.AbstractEventLoop, batch: list[Pending], size: int
+    ) -> int:
+        """Wait, briefly, until as many requests are queued as the last batch carried."""
+        wait = min(REFILL_MAX_SECONDS, REFILL_FRACTION * self._last_forward_seconds)
+        deadline = loop.time() + wait
+        while True:
+            size = self._take_queued(batch, size)
+            remaining = deadline - loop.time()
+            full = size >= self._max_batch_size or len(batch) >= self._last_requests
+            if full or remaining <= 0:
+                return size
+            # No await since the queue was emptied, so no request can slip in before clear().
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                return self._take_queued(batch, size)
 
     def _forward_sorted(self, texts: list[str]) -> tuple[np.ndarray, list[int]]:
         """Embed `texts` in length-sorted chunks and return rows in the original order."""
