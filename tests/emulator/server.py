@@ -152,13 +152,18 @@ class ApiEmulator(KubernetesEmulator):
         return await RawHandler._handle(self, request)
 
     async def _serve_version(self, request: Any) -> dict[str, Any]:
-        """Serve an APIResourceList whose subresources carry no short names or categories.
+        """Serve an APIResourceList with the core group's version as "v1", and whose
+        subresources carry no short names or categories.
 
         kmock 0.8 copies a resource's short names and categories onto its subresources, so
         ``kubectl get ms`` warns about ambiguity and ``kubectl get kiln`` requests the
         ``modelservices/scale`` resource.
         """
         document = cast(dict[str, Any], await super()._serve_version(request))
+        # kmock joins the empty core group with "/", so /api/v1 would list "/v1", and
+        # client-go (Helm, kubectl) then finds no core kinds.
+        if document.get("groupVersion", "").startswith("/"):
+            document["groupVersion"] = document["groupVersion"][1:]
         for entry in document.get("resources", []):
             if "/" not in entry["name"]:
                 continue
