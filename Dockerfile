@@ -19,7 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_COLOR=1
 
-# The kiln project itself, as a wheel. Only this stage sees the source tree. Later stages
+# The kiln project itself, as a wheel. Only this stage copies the source packages. Later stages
 # COPY the wheel rather than bind-mount it, because podman 4.3 (buildah 1.28) mounts an
 # empty directory when the stage behind `RUN --mount=from=` comes from the build cache.
 FROM python-base AS wheel
@@ -39,12 +39,14 @@ FROM python-base AS server-deps
 # (several GB) stay out of the image. For a CUDA build pass a CUDA index, for example
 # https://download.pytorch.org/whl/cu128, or an empty value to take PyPI's Linux x86_64
 # wheel, which is built with CUDA.
+# NOTE: the tests build with a local torch wheel and an empty TORCH_INDEX_URL, because
+# their machine cannot reach download.pytorch.org, so they never exercise this default.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 COPY pyproject.toml scripts/print-requirements.py /tmp/requirements/
 # A wheel directory mounted at /opt/wheels during the build (`podman build -v`) is
 # searched as well, so a machine with a local torch wheel does not download one.
-# torch's C++ headers and test binaries (about 190 MB in a local source build) serve
-# only to build and test extensions, so the step deletes them.
+# torch's C++ headers and test binaries (about 185 MB with the 2.13.0+cpu wheel the tests
+# use) serve only to build and test extensions, so the step deletes them.
 RUN --mount=type=cache,target=/root/.cache/pip \
     set -eu; \
     python3 /tmp/requirements/print-requirements.py /tmp/requirements/pyproject.toml \
@@ -124,8 +126,8 @@ LABEL org.opencontainers.image.title="kiln-operator" \
       org.opencontainers.image.licenses="Apache-2.0"
 ENTRYPOINT ["kiln", "operator"]
 
-# Layers, largest first to change least often: dependencies, kiln, then the weights,
-# so that a new model rebuilds only the last layer.
+# The layers go from the least often changed to the most: dependencies, kiln, then the
+# weights, so that a new model rebuilds only the last layer.
 FROM runtime-base AS server
 COPY --from=server-deps /opt/venv /opt/venv
 COPY --from=wheel /wheels /tmp/wheels

@@ -27,15 +27,22 @@ fail() {
     exit 1
 }
 
-for tool in podman debootstrap tar; do
-    command -v "$tool" >/dev/null || fail "$tool is not installed; install it (Debian: apt-get install podman debootstrap) or pass an existing base image as BASE_IMAGE."
-done
-[ "$(id -u)" -eq 0 ] || fail "debootstrap needs root, but this runs as uid $(id -u); run it as root or pass an existing base image as BASE_IMAGE."
-
+command -v podman >/dev/null \
+    || fail "podman is not installed. Install it (Debian: apt-get install podman) or build" \
+        "on an existing base image with --base-image."
 if podman image exists "$image"; then
     echo "$image"
     exit 0
 fi
+
+for tool in debootstrap tar; do
+    command -v "$tool" >/dev/null \
+        || fail "$tool is not installed. Install it (Debian: apt-get install $tool) or" \
+            "build on an existing base image with --base-image."
+done
+[ "$(id -u)" -eq 0 ] \
+    || fail "debootstrap needs root, but this runs as uid $(id -u). Run it as root or" \
+        "build on an existing base image with --base-image."
 
 rootfs=$(mktemp -d "${TMPDIR:-/tmp}/kiln-base.XXXXXX")
 
