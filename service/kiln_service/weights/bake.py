@@ -46,6 +46,7 @@ def bake(source: Path, output: Path, *, name: str | None = None, force: bool = F
     try:
         _copy_source(source, staging)
         manifest = write_manifest(staging, name or output.name)
+        _make_readable(staging)
         if output.exists():
             shutil.rmtree(output)
         staging.rename(output)
@@ -71,6 +72,17 @@ def _copy_source(source: Path, staging: Path) -> None:
             shutil.copy2(path, target)
         else:
             shutil.copy2(path, target)
+
+
+def _make_readable(root: Path) -> None:
+    """Give every baked file mode 0644 and every folder 0755, whatever the source's modes.
+
+    The server usually runs as another user than the one who baked (UID 10001 in the
+    image), and `shutil.copy2` and `mkdtemp` would keep a private 0600 or 0700 mode.
+    """
+    root.chmod(0o755)
+    for path in root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def convert_pickle(path: Path, target: Path) -> None:
