@@ -13,6 +13,8 @@ from typing import Any
 
 from kiln_operator.quantity import QuantityError, parse_bytes
 
+DEFAULT_QUEUE_DRAIN_SECONDS = 10  # spec.timing.queueDrainSeconds' default in the CRD
+
 
 def add_subcommands(subparsers: Any) -> None:
     """Add ``tune`` and ``operator`` to an argparse subparsers object."""
@@ -37,8 +39,13 @@ def _add_tune(subparsers: Any) -> None:
                         help="seconds the longest request may take (default 30)")
     parser.add_argument("--drain-delay", type=int, default=5,
                         help="seconds a terminating pod keeps serving (default 5)")
-    parser.add_argument("--queue-drain", type=int, default=10,
-                        help="seconds the job queue may drain at shutdown (default 10)")
+    parser.add_argument("--jobs", action="store_true",
+                        help="the server runs the background job queue (spec.jobs): the grace "
+                             "period adds the queue drain and one more --max-request for the "
+                             "jobs still running then")
+    parser.add_argument("--queue-drain", type=int, default=None,
+                        help="seconds the job queue may drain at shutdown, with --jobs "
+                             "(default 10)")
     parser.add_argument("--drain-mode", choices=("server", "preStopSleep"), default="server",
                         help="drain in the server (default) or with a preStop sleep hook")
     parser.add_argument("--backend", action="store_true",
@@ -94,8 +101,12 @@ def tune_fragment(args: argparse.Namespace) -> dict[str, Any]:
         weight_bytes = parse_bytes(args.size, field="--size")
     throughput = None if args.throughput is None else parse_bytes(
         args.throughput, field="--throughput")
+    if args.queue_drain is not None and not args.jobs:
+        raise ValueError("--queue-drain applies only with --jobs, because a server without "
+                         "the job queue has no queue to drain.")
+    queue_drain = DEFAULT_QUEUE_DRAIN_SECONDS if args.queue_drain is None else args.queue_drain
     for flag, value in (("--max-request", args.max_request), ("--drain-delay", args.drain_delay),
-                        ("--queue-drain", args.queue_drain)):
+                        ("--queue-drain", queue_drain)):
         if value < (1 if flag == "--max-request" else 0):
             raise ValueError(f"{flag}: {value!r} is too small; pass a number of seconds.")
     inputs = TuningInputs(
@@ -106,7 +117,8 @@ def tune_fragment(args: argparse.Namespace) -> dict[str, Any]:
         verify=args.verify,
         max_request_seconds=args.max_request,
         drain_delay_seconds=args.drain_delay,
-        queue_drain_seconds=args.queue_drain,
+        queue_drain_seconds=queue_drain,
+        jobs=args.jobs,
         drain_mode=args.drain_mode,
         gateway=args.backend,
     )

@@ -29,7 +29,11 @@ def probe_fields(probe: Probe) -> dict[str, Any]:
 
 
 def deadline_env(tuning: Tuning) -> list[dict[str, str]]:
-    """Return the server settings that must match the probes and the grace period."""
+    """Return the server settings that must match the probes and the grace period.
+
+    ``KILN_QUEUE_DRAIN_TIMEOUT`` is left out when the job queue is off, because the grace
+    period then includes no queue drain.
+    """
     server = tuning.server
     values = {
         "KILN_DRAIN_DELAY": server.drain_delay_seconds,
@@ -37,7 +41,8 @@ def deadline_env(tuning: Tuning) -> list[dict[str, str]]:
         "KILN_QUEUE_DRAIN_TIMEOUT": server.queue_drain_timeout_seconds,
         "KILN_LOAD_TIMEOUT": server.load_timeout_seconds,
     }
-    return [{"name": name, "value": str(value)} for name, value in values.items()]
+    return [{"name": name, "value": str(value)} for name, value in values.items()
+            if value is not None]
 
 
 def lifecycle(tuning: Tuning) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from kiln_operator.builders.metadata import (
 )
 from kiln_operator.conditions import DEGRADED, now_rfc3339, phase, set_condition
 from kiln_operator.config import OperatorConfig
+from kiln_operator.job_store_condition import apply_job_store
 from kiln_operator.kube import KubeApi, load_configuration
 from kiln_operator.learning import Decision, learn, observe_pod
 from kiln_operator.reconcile import OwnershipConflict, Reconciled, reconcile
@@ -58,11 +59,17 @@ def post_event(body: dict[str, Any], kind: str, reason: str, message: str) -> No
     kopf.event(kopf.Body(cast(kopf.RawBody, body)), type=kind, reason=reason, message=message)
 
 
-def record_reconciled(api: KubeApi, body: dict[str, Any], result: Reconciled) -> None:
+def record_reconciled(api: KubeApi, body: dict[str, Any], result: Reconciled,
+                      logger: Logger) -> None:
     owner = Owner.from_body(body)
     generation = body["metadata"].get("generation", 0)
+    warnings: list[tuple[str, str]] = []
 
     def change(status: dict[str, Any], live: dict[str, Any]) -> None:
+        warnings.clear()
+        warning = apply_job_store(status, result.spec.jobs, result.spec.replicas, generation)
+        if warning is not None:
+            warnings.append(warning)
         status["observedGeneration"] = generation
         status["selector"] = selector_string(owner)
         status["tuning"] = tuning_status(result.tuning, result.overridden)
@@ -75,7 +82,11 @@ def record_reconciled(api: KubeApi, body: dict[str, Any], result: Reconciled) ->
                                                  "The spec is valid again.", generation)
         apply_rollout(status, result.deployment, result.spec.replicas, generation)
 
-    update_status(api, owner.namespace, owner.name, change)
+    if not update_status(api, owner.namespace, owner.name, change):
+        return
+    for reason, message in warnings:
+        logger.warning("%s", message)
+        post_event(body, "Warning", reason, message)
 
 
 def record_problem(api: KubeApi, body: dict[str, Any], reason: str, message: str) -> None:
@@ -121,7 +132,7 @@ def reconcile_with_retries(api: KubeApi, config: OperatorConfig, body: dict[str,
         delay = config.retry_delay(retry)
         logger.warning("API server unreachable (%s); retry %d in %.1f s.", error, retry + 1, delay)
         raise kopf.TemporaryError(f"API server unreachable: {error}", delay=delay) from error
-    record_reconciled(api, body, result)
+    record_reconciled(api, body, result, logger)
 
 
 def learn_from_pod(api: KubeApi, config: OperatorConfig, pod: dict[str, Any],

@@ -42,12 +42,16 @@ def apply_overrides(
         needed = math.ceil(shutdown_seconds(tuning.inputs))
         if grace < needed:
             inputs = tuning.inputs
+            jobs = ""
+            if inputs.jobs:
+                jobs = (f" + queue drain {inputs.queue_drain_seconds} s + running jobs "
+                        f"{inputs.max_request_seconds} s")
             raise InvalidSpec(
                 f"spec.probes.terminationGracePeriodSeconds: {grace} s is shorter than the "
                 f"{needed} s the server may need to shut down (drain delay "
                 f"{inputs.drain_delay_seconds} s + longest request {inputs.max_request_seconds} s"
-                f" + queue drain {inputs.queue_drain_seconds} s + model release); raise it to at "
-                f"least {needed}, or lower the spec.timing values."
+                f"{jobs} + model release); raise it to at least {needed}, or lower the "
+                "spec.timing values."
             )
         grace_seconds = grace
         overridden.append("terminationGracePeriodSeconds")

@@ -11,32 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kiln_operator.adapters_spec import AdaptersSpec, parse_adapters
+from kiln_operator.jobs_spec import JobsSpec, parse_jobs
 from kiln_operator.quantity import QuantityError, parse_bytes
+from kiln_operator.spec_fields import InvalidSpec, integer, section
 from kiln_operator.tuning import TuningInputs
+
+__all__ = ["AdaptersSpec", "InvalidSpec", "JobsSpec", "ModelServiceSpec", "parse_spec"]
 
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 PROBE_FIELDS = ("initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold")
 
-# Environment variables the operator computes from the spec; a user value would desynchronise
-# the server's deadlines from the probes and the grace period.
+# Environment variables the operator computes from the spec. A user value would break what
+# the operator keeps in step: the server's deadlines with the probes and the grace period,
+# the job store with its volume, and the adapter cache with the memory request.
 MANAGED_ENV = frozenset({
     "KILN_DRAIN_DELAY", "KILN_REQUEST_TIMEOUT", "KILN_LOAD_TIMEOUT", "KILN_QUEUE_DRAIN_TIMEOUT",
-    "KILN_BACKEND_URL", "KILN_JOBS_STORE", "KILN_REDIS_URL", "KILN_DATA_DIR", "KILN_PORT",
-    "KILN_HOST", "KILN_VERIFY", "KILN_WORKERS", "KILN_DEVICE",
+    "KILN_BACKEND_URL", "KILN_JOBS_STORE", "KILN_REDIS_URL", "KILN_REDIS_KEY_PREFIX",
+    "KILN_DATA_DIR", "KILN_PORT", "KILN_HOST", "KILN_VERIFY", "KILN_WORKERS", "KILN_DEVICE",
+    "KILN_ADAPTERS_DIR", "KILN_ADAPTER_CACHE_BYTES", "KILN_ADAPTER_CACHE_COUNT",
 })
-
-
-class InvalidSpec(ValueError):
-    """A spec value the operator cannot use; the message starts with the field path."""
-
-
-@dataclass(frozen=True)
-class JobsSpec:
-    store: str = "sqlite"
-    volume_size: str | None = None
-    storage_class: str | None = None
-    redis_secret_name: str | None = None
-    redis_secret_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +53,8 @@ class ModelServiceSpec:
     env: list[dict[str, Any]]
     service_port: int
     service_type: str
-    jobs: JobsSpec
+    jobs: JobsSpec | None  # None: the job queue is off
+    adapters: AdaptersSpec | None
     backend_url: str | None
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
@@ -68,64 +63,18 @@ class ModelServiceSpec:
         return self.backend_url is not None
 
 
-def _section(spec: dict[str, Any], key: str) -> dict[str, Any]:
-    value = spec.get(key) or {}
-    if not isinstance(value, dict):
-        raise InvalidSpec(f"spec.{key}: expected an object, got {value!r}.")
-    return value
-
-
-def _integer(section: dict[str, Any], key: str, path: str, default: int, minimum: int) -> int:
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidSpec(f"{path}.{key}: expected an integer, got {value!r}.")
-    if value < minimum:
-        raise InvalidSpec(f"{path}.{key}: {value!r} is below the minimum of {minimum}.")
-    return value
-
-
 def _probe_overrides(probes: dict[str, Any]) -> dict[str, dict[str, int]]:
     overrides: dict[str, dict[str, int]] = {}
     for probe in ("startup", "readiness", "liveness"):
-        section = probes.get(probe) or {}
+        probe_spec = section(probes, probe, "spec.probes")
         values: dict[str, int] = {}
         for key in PROBE_FIELDS:
-            if key in section:
+            if key in probe_spec:
                 minimum = 0 if key == "initialDelaySeconds" else 1
-                values[key] = _integer(section, key, f"spec.probes.{probe}", 0, minimum)
+                values[key] = integer(probe_spec, key, f"spec.probes.{probe}", 0, minimum)
         if values:
             overrides[probe] = values
     return overrides
-
-
-def _jobs(spec: dict[str, Any], replicas: int) -> JobsSpec:
-    jobs = _section(spec, "jobs")
-    store = jobs.get("store", "sqlite")
-    if store not in ("sqlite", "redis"):
-        raise InvalidSpec(f"spec.jobs.store: {store!r} is not one of 'sqlite' or 'redis'.")
-    secret = jobs.get("redisUrlSecretRef") or {}
-    if store == "redis" and not (secret.get("name") and secret.get("key")):
-        raise InvalidSpec("spec.jobs.redisUrlSecretRef: the redis store needs the name and key "
-                          "of the Secret that holds the Redis URL.")
-    volume_size = jobs.get("volumeSize")
-    if volume_size is not None:
-        if store != "sqlite":
-            raise InvalidSpec("spec.jobs.volumeSize: applies to the sqlite store only.")
-        try:
-            parse_bytes(volume_size, field="spec.jobs.volumeSize")
-        except QuantityError as error:
-            raise InvalidSpec(str(error)) from error
-        if replicas > 1:
-            raise InvalidSpec(
-                f"spec.replicas: {replicas} replicas cannot share the SQLite job store on one "
-                "ReadWriteOnce volume; use spec.jobs.store redis or one replica.")
-    return JobsSpec(
-        store=store,
-        volume_size=volume_size,
-        storage_class=jobs.get("storageClassName"),
-        redis_secret_name=secret.get("name"),
-        redis_secret_key=secret.get("key"),
-    )
 
 
 def _env(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -145,11 +94,11 @@ def parse_spec(spec: dict[str, Any], *, startup_budget_floor: int = 0) -> ModelS
     image = spec.get("image")
     if not isinstance(image, str) or not image:
         raise InvalidSpec(f"spec.image: expected a container image reference, got {image!r}.")
-    replicas = _integer(spec, "replicas", "spec", 1, 0)
-    model = _section(spec, "model")
-    backend = _section(spec, "backend")
-    device = _section(spec, "device")
-    timing = _section(spec, "timing")
+    replicas = integer(spec, "replicas", "spec", 1, 0)
+    model = section(spec, "model")
+    backend = section(spec, "backend")
+    device = section(spec, "device")
+    timing = section(spec, "timing")
     device_type = device.get("type", "cpu")
     if device_type not in ("cpu", "gpu"):
         raise InvalidSpec(f"spec.device.type: {device_type!r} is not one of 'cpu' or 'gpu'.")
@@ -163,7 +112,7 @@ def parse_spec(spec: dict[str, Any], *, startup_budget_floor: int = 0) -> ModelS
     if backend_url and device_type != "cpu":
         raise InvalidSpec("spec.device.type: a gateway to spec.backend loads no weights, so the "
                           "device must be cpu.")
-    workers = spec.get("workers")
+    workers = None if spec.get("workers") is None else integer(spec, "workers", "spec", 1, 1)
     if workers is not None and workers > 1 and device_type == "gpu" and not backend_url:
         raise InvalidSpec(f"spec.workers: {workers} workers on a GPU would each load the weights; "
                           "set 1, or serve through spec.backend.")
@@ -176,24 +125,25 @@ def parse_spec(spec: dict[str, Any], *, startup_budget_floor: int = 0) -> ModelS
     except QuantityError as error:
         raise InvalidSpec(str(error)) from error
 
-    gpu_count = _integer(device, "count", "spec.device", 1, 1) if device_type == "gpu" else 0
-    replicas_jobs = _jobs(spec, replicas)
+    gpu_count = integer(device, "count", "spec.device", 1, 1) if device_type == "gpu" else 0
+    jobs = parse_jobs(spec, replicas=replicas, workers=workers)
     inputs = TuningInputs(
         weight_bytes=weight_bytes,
         device=device_type,
         gpu_count=gpu_count,
         load_throughput=load_throughput,
         verify=model.get("verify", "full"),
-        max_request_seconds=_integer(timing, "maxRequestSeconds", "spec.timing", 30, 1),
-        drain_delay_seconds=_integer(timing, "drainDelaySeconds", "spec.timing", 5, 0),
-        queue_drain_seconds=_integer(timing, "queueDrainSeconds", "spec.timing", 10, 0),
+        max_request_seconds=integer(timing, "maxRequestSeconds", "spec.timing", 30, 1),
+        drain_delay_seconds=integer(timing, "drainDelaySeconds", "spec.timing", 5, 0),
+        queue_drain_seconds=integer(timing, "queueDrainSeconds", "spec.timing", 10, 0),
+        jobs=jobs is not None,
         drain_mode=timing.get("drainMode", "server"),
         gateway=backend_url is not None,
         startup_budget_floor_seconds=startup_budget_floor,
     )
-    probes = _section(spec, "probes")
+    probes = section(spec, "probes")
     grace = probes.get("terminationGracePeriodSeconds")
-    service = _section(spec, "service")
+    service = section(spec, "service")
     return ModelServiceSpec(
         image=image,
         image_pull_policy=spec.get("imagePullPolicy"),
@@ -204,15 +154,16 @@ def parse_spec(spec: dict[str, Any], *, startup_budget_floor: int = 0) -> ModelS
         tuning_inputs=inputs,
         gpu_resource=device.get("resourceName", DEFAULT_GPU_RESOURCE),
         probe_overrides=_probe_overrides(probes),
-        grace_override=None if grace is None else _integer(probes, "terminationGracePeriodSeconds",
+        grace_override=None if grace is None else integer(probes, "terminationGracePeriodSeconds",
                                                            "spec.probes", 1, 1),
-        resources=_section(spec, "resources"),
-        node_selector=dict(_section(spec, "nodeSelector")),
+        resources=section(spec, "resources"),
+        node_selector=dict(section(spec, "nodeSelector")),
         tolerations=list(spec.get("tolerations") or []),
         env=_env(spec),
-        service_port=_integer(service, "port", "spec.service", 80, 1),
+        service_port=integer(service, "port", "spec.service", 80, 1),
         service_type=service.get("type", "ClusterIP"),
-        jobs=replicas_jobs,
+        jobs=jobs,
+        adapters=parse_adapters(spec),
         backend_url=backend_url,
         raw=spec,
     )

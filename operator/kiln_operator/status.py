@@ -47,7 +47,7 @@ def update_status(api: KubeApi, namespace: str, name: str, change: StatusChange)
         if status == (body.get("status") or {}):
             return True
         patch = {"metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
-                 "status": status}
+                 "status": merge_patch(body.get("status") or {}, status)}
         try:
             api.merge_patch(f"{path}/status", patch)
         except ApiException as error:
@@ -65,6 +65,22 @@ def update_status(api: KubeApi, namespace: str, name: str, change: StatusChange)
     )
 
 
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Return a JSON merge patch that turns ``old`` into ``new``.
+
+    A merge patch keeps every key it does not mention, so a key that ``new`` dropped is
+    sent as None (delete), also inside nested objects. Lists are replaced whole.
+    """
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        previous = old.get(key)
+        if isinstance(value, dict) and isinstance(previous, dict):
+            patch[key] = merge_patch(previous, value)
+        else:
+            patch[key] = value
+    return patch
+
+
 def _probe_status(probe: Probe) -> dict[str, int]:
     return {
         "initialDelaySeconds": probe.initial_delay_seconds,
@@ -77,7 +93,14 @@ def _probe_status(probe: Probe) -> dict[str, int]:
 def tuning_status(tuning: Tuning, overridden: list[str]) -> dict[str, Any]:
     """Return the status block with the computed timings and the inputs they came from."""
     inputs = tuning.inputs
-    return {
+    server: dict[str, int] = {
+        "drainDelaySeconds": tuning.server.drain_delay_seconds,
+        "requestTimeoutSeconds": tuning.server.request_timeout_seconds,
+        "loadTimeoutSeconds": tuning.server.load_timeout_seconds,
+    }
+    if tuning.server.queue_drain_timeout_seconds is not None:
+        server["queueDrainTimeoutSeconds"] = tuning.server.queue_drain_timeout_seconds
+    block: dict[str, Any] = {
         "mode": "gateway" if inputs.gateway else "local",
         "weightBytes": inputs.weight_bytes,
         "weightSize": format_bytes(inputs.weight_bytes) if inputs.weight_bytes else "0",
@@ -88,7 +111,7 @@ def tuning_status(tuning: Tuning, overridden: list[str]) -> dict[str, Any]:
         "verify": inputs.verify,
         "maxRequestSeconds": inputs.max_request_seconds,
         "drainDelaySeconds": inputs.drain_delay_seconds,
-        "queueDrainSeconds": inputs.queue_drain_seconds,
+        "jobs": inputs.jobs,
         "learnedStartupBudgetFloorSeconds": inputs.startup_budget_floor_seconds,
         "estimatedLoadSeconds": tuning.estimated_load_seconds,
         "fastestLoadSeconds": tuning.fastest_load_seconds,
@@ -98,15 +121,13 @@ def tuning_status(tuning: Tuning, overridden: list[str]) -> dict[str, Any]:
         "startupProbe": _probe_status(tuning.startup),
         "readinessProbe": _probe_status(tuning.readiness),
         "livenessProbe": _probe_status(tuning.liveness),
-        "server": {
-            "drainDelaySeconds": tuning.server.drain_delay_seconds,
-            "requestTimeoutSeconds": tuning.server.request_timeout_seconds,
-            "queueDrainTimeoutSeconds": tuning.server.queue_drain_timeout_seconds,
-            "loadTimeoutSeconds": tuning.server.load_timeout_seconds,
-        },
+        "server": server,
         "overridden": overridden,
         "warnings": list(tuning.warnings),
     }
+    if inputs.jobs:
+        block["queueDrainSeconds"] = inputs.queue_drain_seconds
+    return block
 
 
 def apply_rollout(status: dict[str, Any], deployment: dict[str, Any] | None,

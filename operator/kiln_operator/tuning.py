@@ -13,9 +13,11 @@ the server is ready. A short one kills slow loads in a crash loop. So:
   ``MAX_STARTUP_BUDGET_SECONDS`` (a warning is added above one hour);
 - the period grows with the budget so that the kubelet sends about
   ``TARGET_STARTUP_PROBES`` probes, whatever the model size;
-- the grace period covers the endpoint drain delay, the longest request, the job-queue
-  drain and the model release, plus a margin, and the server gets the same numbers as
-  its own deadlines, so it exits before the kubelet's SIGKILL;
+- the grace period covers the server's worst-case shutdown plus a margin: the endpoint
+  drain delay, the longest in-flight request, and, only when the job queue is on, the
+  queue-drain deadline plus one more longest request (jobs still running at that deadline
+  get the request timeout to finish), then the model release. The server gets the same
+  numbers as its own deadlines, so it exits before the kubelet's SIGKILL;
 - the server's load timeout is a little under the startup budget, so a stuck load ends
   with the server's own error message instead of a silent kill.
 
@@ -95,6 +97,7 @@ class TuningInputs:
     max_request_seconds: int = 30
     drain_delay_seconds: int = 5
     queue_drain_seconds: int = 10
+    jobs: bool = False  # the background job queue is on (spec.jobs present)
     drain_mode: DrainMode = "server"
     gateway: bool = False
     startup_budget_floor_seconds: int = 0
@@ -119,11 +122,15 @@ class Probe:
 
 @dataclass(frozen=True)
 class ServerDeadlines:
-    """The server's own settings, matching the probes and the grace period (seconds)."""
+    """The server's own settings, matching the probes and the grace period (seconds).
+
+    ``queue_drain_timeout_seconds`` is None when the job queue is off: the server then has
+    no queue to drain, and the operator leaves ``KILN_QUEUE_DRAIN_TIMEOUT`` unset.
+    """
 
     drain_delay_seconds: int
     request_timeout_seconds: int
-    queue_drain_timeout_seconds: int
+    queue_drain_timeout_seconds: int | None
     load_timeout_seconds: int
 
 
@@ -212,15 +219,34 @@ def liveness_probe() -> Probe:
     return Probe(LIVENESS_PATH, 0, 10, 5, 3)
 
 
-def shutdown_seconds(inputs: TuningInputs) -> float:
-    """Return the seconds the server may need after SIGTERM before it exits."""
+def job_drain_seconds(inputs: TuningInputs) -> int:
+    """Return the worst-case seconds of the job-queue drain at shutdown (0 without jobs).
+
+    The workers take queued jobs until the queue-drain deadline. A job still running then
+    gets up to the request timeout more before it goes back to the store.
+    """
+    if not inputs.jobs:
+        return 0
+    return inputs.queue_drain_seconds + inputs.max_request_seconds
+
+
+def release_seconds(inputs: TuningInputs) -> float:
+    """Return the estimated seconds to release the model at shutdown."""
     release = 0.0 if inputs.gateway else RELEASE_SECONDS[inputs.device]
-    release += inputs.weight_bytes / RELEASE_THROUGHPUT
+    return release + inputs.weight_bytes / RELEASE_THROUGHPUT
+
+
+def shutdown_seconds(inputs: TuningInputs) -> float:
+    """Return the seconds the server may need after SIGTERM before it exits, worst case.
+
+    In order: the drain delay, in-flight HTTP requests (up to the request timeout), the job
+    queue (see ``job_drain_seconds``) and the model release.
+    """
     return (
         inputs.drain_delay_seconds
         + inputs.max_request_seconds
-        + inputs.queue_drain_seconds
-        + release
+        + job_drain_seconds(inputs)
+        + release_seconds(inputs)
     )
 
 
@@ -259,7 +285,7 @@ def tune(inputs: TuningInputs) -> Tuning:
     server = ServerDeadlines(
         drain_delay_seconds=inputs.drain_delay_seconds - prestop,
         request_timeout_seconds=inputs.max_request_seconds,
-        queue_drain_timeout_seconds=inputs.queue_drain_seconds,
+        queue_drain_timeout_seconds=inputs.queue_drain_seconds if inputs.jobs else None,
         load_timeout_seconds=load_timeout_seconds(startup),
     )
     return Tuning(

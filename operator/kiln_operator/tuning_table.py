@@ -7,6 +7,7 @@ Run ``python -m kiln_operator.tuning_table --output docs/tuning.md`` (or ``kiln 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -35,16 +36,19 @@ def table() -> str:
         "Defaults: load throughput "
         f"{format_bytes(tuning.DEFAULT_LOAD_THROUGHPUT)}/s, `verify: full` (sha256 at "
         f"{format_bytes(tuning.HASH_THROUGHPUT)}/s), longest request 30 s, drain delay 5 s, "
-        "job-queue drain 10 s.",
+        "job-queue drain 10 s when the job queue is on.",
         "",
         "| Model | Weights | Device | Estimated load | Startup probe (delay + period x "
-        "threshold) | Startup budget | Grace period | Server load timeout |",
-        "|---|---|---|---|---|---|---|---|",
+        "threshold) | Startup budget | Grace period | Grace period with jobs "
+        "| Server load timeout |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     rows = [(name, size, device, False) for name, size, device in TABLE_ROWS]
     rows.append(("gateway to an external backend", 0, "cpu", True))
     for name, size, device, gateway in rows:
-        result = tune(TuningInputs(weight_bytes=size, device=device, gateway=gateway))
+        inputs = TuningInputs(weight_bytes=size, device=device, gateway=gateway)
+        result = tune(inputs)
+        with_jobs = tune(dataclasses.replace(inputs, jobs=True))
         probe = result.startup
         lines.append(
             f"| {name} | {format_bytes(size) if size else '-'} | {device} "
@@ -53,6 +57,7 @@ def table() -> str:
             f"{probe.failure_threshold} "
             f"| {format_duration(result.startup_budget_seconds)} "
             f"| {result.termination_grace_period_seconds} s "
+            f"| {with_jobs.termination_grace_period_seconds} s "
             f"| {result.server.load_timeout_seconds} s |"
         )
     lines += [
@@ -62,8 +67,13 @@ def table() -> str:
         f"at least {tuning.MIN_STARTUP_BUDGET_SECONDS} s "
         f"({tuning.GATEWAY_MIN_STARTUP_BUDGET_SECONDS} s for a gateway), in steps of "
         f"{tuning.BUDGET_STEP_SECONDS} s, and at most "
-        f"{format_duration(tuning.MAX_STARTUP_BUDGET_SECONDS)}. The grace period is drain delay "
-        "+ longest request + queue drain + model release + a margin of 10 % (at least 5 s). "
+        f"{format_duration(tuning.MAX_STARTUP_BUDGET_SECONDS)}.",
+        "",
+        "The grace period covers the server's worst-case shutdown plus a margin of 10 % "
+        f"(at least {tuning.MIN_GRACE_MARGIN_SECONDS} s): drain delay + longest request + "
+        "model release. With the job queue on (`spec.jobs`, `kiln tune --jobs`) it adds the "
+        "queue drain and one more longest request, because jobs still running at the "
+        "queue-drain deadline get the request timeout to finish. "
         "`kiln tune --size SIZE` prints the full pod-spec fragment for other inputs.",
         "",
     ]

@@ -14,6 +14,7 @@ from kiln_operator.builders import network
 from kiln_operator.builders.metadata import Owner
 from kiln_operator.fragment import pod_fragment
 from kiln_operator.kube import is_applied, patch_body, without_nones
+from kiln_operator.quantity import parse_bytes
 from kiln_operator.reconcile import effective_tuning
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -45,6 +46,9 @@ SPECS = [
     pytest.param(example_spec("minilm.yaml"), id="minilm-example"),
     pytest.param(example_spec("gpu-70gi.yaml"), id="gpu-70gi-example"),
     pytest.param(example_spec("gateway.yaml"), id="gateway-example"),
+    pytest.param(example_spec("adapters.yaml"), id="adapters-example"),
+    pytest.param({"image": "kiln:1", "model": {"size": "1Gi"}, "jobs": {},
+                  "adapters": {"path": "/opt/kiln/adapters"}}, id="emptydir-jobs-baked-adapters"),
     pytest.param({"image": "kiln:1", "model": {"size": "1Gi"},
                   "timing": {"drainMode": "preStopSleep"}}, id="prestop-sleep"),
 ]
@@ -113,6 +117,92 @@ def test_redis_url_comes_from_secret() -> None:
 
     assert env["KILN_JOBS_STORE"] == "redis"
     assert env["KILN_REDIS_URL"] == {"secretKeyRef": {"name": "kiln-redis", "key": "url"}}
+
+
+def test_redis_keys_prefixed_per_service() -> None:
+    env = env_of(example_spec("gpu-70gi.yaml"))
+
+    assert env["KILN_REDIS_KEY_PREFIX"] == "kiln:team-a/model"
+
+
+def test_redis_pod_has_no_store_volume() -> None:
+    pod = pod_spec(example_spec("gpu-70gi.yaml"))
+
+    assert "KILN_DATA_DIR" not in env_of(example_spec("gpu-70gi.yaml"))
+    assert [volume["name"] for volume in pod["volumes"]] == ["tmp"]
+    assert [mount["name"] for mount in pod["containers"][0]["volumeMounts"]] == ["tmp"]
+
+
+def test_jobs_off_without_section() -> None:
+    spec_body = {"image": "kiln:1", "model": {"size": "1Gi"}, "timing": {"queueDrainSeconds": 60}}
+    env = env_of(spec_body)
+    pod = pod_spec(spec_body)
+
+    for name in ("KILN_JOBS_STORE", "KILN_DATA_DIR", "KILN_REDIS_URL", "KILN_QUEUE_DRAIN_TIMEOUT"):
+        assert name not in env
+    assert [volume["name"] for volume in pod["volumes"]] == ["tmp"]
+    assert [mount["name"] for mount in pod["containers"][0]["volumeMounts"]] == ["tmp"]
+
+
+def test_sqlite_without_volume_uses_emptydir() -> None:
+    spec_body = {"image": "kiln:1", "model": {"size": "1Gi"}, "jobs": {}}
+    spec, _, _ = effective_tuning(spec_body, 0)
+    env = env_of(spec_body)
+    pod = pod_spec(spec_body)
+
+    assert env["KILN_JOBS_STORE"] == "sqlite"
+    assert env["KILN_DATA_DIR"] == "/var/lib/kiln"
+    assert env["KILN_QUEUE_DRAIN_TIMEOUT"] == "10"
+    assert {"name": "jobs", "emptyDir": {}} in pod["volumes"]
+    assert {"name": "jobs", "mountPath": "/var/lib/kiln"} in pod["containers"][0]["volumeMounts"]
+    assert network.jobs_volume_claim(OWNER, spec) is None
+    assert build(spec_body)["spec"]["strategy"]["type"] == "RollingUpdate"
+
+
+def test_baked_adapters_set_directory_only() -> None:
+    spec_body = {"image": "kiln:1", "model": {"size": "1Gi"},
+                 "adapters": {"path": "/opt/kiln/adapters", "cacheCount": 10}}
+    env = env_of(spec_body)
+    pod = pod_spec(spec_body)
+
+    assert env["KILN_ADAPTERS_DIR"] == "/opt/kiln/adapters"
+    assert env["KILN_ADAPTER_CACHE_BYTES"] == str(256 * 2**20)
+    assert env["KILN_ADAPTER_CACHE_COUNT"] == "10"
+    assert [volume["name"] for volume in pod["volumes"]] == ["tmp"]
+
+
+def test_adapter_claim_mounted_read_only() -> None:
+    spec_body = example_spec("adapters.yaml")
+    env = env_of(spec_body)
+    pod = pod_spec(spec_body)
+
+    assert env["KILN_ADAPTERS_DIR"] == "/opt/kiln/adapters"
+    assert env["KILN_ADAPTER_CACHE_BYTES"] == str(512 * 2**20)
+    assert {"name": "adapters", "persistentVolumeClaim": {
+        "claimName": "kiln-adapters", "readOnly": True}} in pod["volumes"]
+    assert {"name": "adapters", "mountPath": "/opt/kiln/adapters", "readOnly": True} in \
+        pod["containers"][0]["volumeMounts"]
+
+
+@pytest.mark.parametrize("base", [
+    pytest.param({"model": {"size": "1Gi"}}, id="local"),
+    pytest.param({"model": {"size": "70Gi"}, "device": {"type": "gpu"}}, id="gpu"),
+    pytest.param({"backend": {"url": "http://tei:8080"}}, id="gateway"),
+])
+def test_adapter_cache_adds_memory(base: dict[str, Any]) -> None:
+    plain = {"image": "kiln:1", **base}
+    with_adapters = {**plain, "adapters": {"path": "/opt/kiln/adapters", "cacheBytes": "512Mi"}}
+
+    before = pod_spec(plain)["containers"][0]["resources"]
+    after = pod_spec(with_adapters)["containers"][0]["resources"]
+
+    for key in ("requests", "limits"):
+        assert mebibytes(after[key]["memory"]) - mebibytes(before[key]["memory"]) == 512
+
+
+def mebibytes(quantity: str) -> int:
+    size: int = parse_bytes(quantity, field="memory")
+    return size // 2**20
 
 
 def test_sqlite_volume_forces_recreate() -> None:

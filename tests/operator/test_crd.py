@@ -11,6 +11,8 @@ from emulator.admission import admit
 from emulator.fixtures import CRD_PATH, load_crd
 from emulator.validation import SUPPORTED_VERSIONS, validate_builtin
 
+from kiln_operator.spec import parse_spec
+
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 
 
@@ -80,6 +82,35 @@ def modelservice(**spec: Any) -> dict[str, Any]:
                  "every worker loads its own copy", id="gpu-workers"),
     pytest.param({"model": {"size": 1}, "replicas": 2, "jobs": {"volumeSize": "1Gi"}},
                  "SQLite job store on a persistent volume serves one replica", id="shared-sqlite"),
+    pytest.param({"model": {"size": 1}, "workers": 2, "jobs": {"store": "sqlite"}},
+                 "SQLite job store serves one worker process", id="sqlite-workers"),
+    pytest.param({"model": {"size": 1}, "jobs": {"storageClassName": "fast"}},
+                 "storageClassName applies only with jobs.volumeSize", id="class-without-volume"),
+    pytest.param({"model": {"size": 1}, "env": [{"name": "KILN_REDIS_KEY_PREFIX", "value": "x"}]},
+                 "computed by the operator", id="managed-redis-prefix"),
+    pytest.param({"model": {"size": 1}, "env": [{"name": "KILN_ADAPTER_CACHE_BYTES",
+                                                 "value": "1"}]},
+                 "computed by the operator", id="managed-adapter-cache"),
+    pytest.param({"model": {"size": 1}, "adapters": {}}, "spec.adapters.path",
+                 id="adapters-without-path"),
+    pytest.param({"model": {"size": 1}, "adapters": {"path": "adapters"}}, "spec.adapters.path",
+                 id="relative-adapters-path"),
+    pytest.param({"model": {"size": 1}, "adapters": {"path": "/opt/../etc"}},
+                 "spec.adapters.path", id="dotted-adapters-path"),
+    pytest.param({"model": {"size": 1}, "adapters": {"path": "/tmp/adapters"}},
+                 "where the pod mounts volumes of its own", id="adapters-in-tmp"),
+    pytest.param({"model": {"size": 1}, "adapters": {
+        "path": "/opt/kiln", "persistentVolumeClaim": {"claimName": "a"}}},
+                 "would hide a directory the server needs", id="claim-hides-model"),
+    pytest.param({"model": {"size": 1}, "adapters": {
+        "path": "/usr/share/a", "persistentVolumeClaim": {"claimName": "a"}}},
+                 "would hide a directory the server needs", id="claim-inside-usr"),
+    pytest.param({"model": {"size": 1}, "adapters": {"path": "/a", "persistentVolumeClaim": {}}},
+                 "claimName", id="claim-without-name"),
+    pytest.param({"model": {"size": 1}, "adapters": {"path": "/a", "cacheBytes": "1m"}},
+                 "spec.adapters.cacheBytes", id="milli-cache-bytes"),
+    pytest.param({"model": {"size": 1}, "adapters": {"path": "/a", "cacheCount": 0}},
+                 "spec.adapters.cacheCount", id="zero-cache-count"),
     pytest.param({"model": {"size": 1}, "jobs": {"store": "redis"}},
                  "needs jobs.redisUrlSecretRef", id="redis-without-secret"),
     pytest.param({"model": {"size": 1}, "env": [{"name": "KILN_LOAD_TIMEOUT", "value": "9"}]},
@@ -91,3 +122,32 @@ def test_schema_rejects_bad_spec(spec: dict[str, Any], message: str) -> None:
     result = admit(modelservice(**spec), schema())
 
     assert any(message in error for error in result.errors), result.errors
+
+
+ADMITTED = [
+    pytest.param({"model": {"size": 1}, "replicas": 3, "workers": 4, "jobs": {
+        "store": "redis", "redisUrlSecretRef": {"name": "r", "key": "url"}}}, id="redis-scaled"),
+    pytest.param({"model": {"size": 1}, "workers": 1, "jobs": {}}, id="sqlite-one-worker"),
+    pytest.param({"model": {"size": 1}, "replicas": 2, "jobs": {}}, id="sqlite-emptydir-scaled"),
+    pytest.param({"model": {"size": 1}, "replicas": 4, "workers": 2}, id="no-jobs-scaled"),
+    pytest.param({"model": {"size": 1}, "adapters": {
+        "path": "/srv/adapters", "persistentVolumeClaim": {"claimName": "a"},
+        "cacheBytes": 1048576}}, id="claim-integer-cache"),
+    pytest.param({"model": {"size": 1}, "adapters": {"path": "/opt/kiln/model/adapters"}},
+                 id="baked-inside-model"),
+]
+
+
+@pytest.mark.parametrize("spec", ADMITTED)
+def test_schema_admits_good_spec(spec: dict[str, Any]) -> None:
+    result = admit(modelservice(**spec), schema())
+
+    assert result.errors == []
+    assert result.unknown_fields == []
+
+
+@pytest.mark.parametrize("spec", ADMITTED)
+def test_operator_accepts_admitted_spec(spec: dict[str, Any]) -> None:
+    admitted = admit(modelservice(**spec), schema()).obj
+
+    assert parse_spec(admitted["spec"]).image == "kiln:1"

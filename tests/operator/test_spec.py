@@ -66,6 +66,32 @@ def spec(**fields: Any) -> dict[str, Any]:
     pytest.param({"jobs": {"store": "redis"}}, "spec.jobs.redisUrlSecretRef", id="redis-secret"),
     pytest.param({"replicas": 2, "jobs": {"volumeSize": "1Gi"}}, "spec.replicas",
                  id="shared-sqlite"),
+    pytest.param({"workers": 2, "jobs": {"volumeSize": "1Gi"}}, "spec.workers",
+                 id="sqlite-workers"),
+    pytest.param({"jobs": {"storageClassName": "fast"}}, "spec.jobs.storageClassName",
+                 id="storage-class-without-volume"),
+    pytest.param({"jobs": {"volumeSize": "0"}}, "spec.jobs.volumeSize", id="zero-volume"),
+    pytest.param({"env": [{"name": "KILN_REDIS_KEY_PREFIX", "value": "x"}]}, "spec.env[0].name",
+                 id="managed-redis-prefix"),
+    pytest.param({"env": [{"name": "KILN_ADAPTERS_DIR", "value": "/a"}]}, "spec.env[0].name",
+                 id="managed-adapters-dir"),
+    pytest.param({"adapters": {}}, "spec.adapters.path", id="adapters-without-path"),
+    pytest.param({"adapters": {"path": "adapters"}}, "spec.adapters.path",
+                 id="relative-adapters-path"),
+    pytest.param({"adapters": {"path": "/opt/../etc"}}, "spec.adapters.path",
+                 id="dotted-adapters-path"),
+    pytest.param({"adapters": {"path": "/tmp/adapters"}}, "spec.adapters.path",
+                 id="adapters-in-tmp"),
+    pytest.param({"adapters": {"path": "/opt/kiln", "persistentVolumeClaim": {"claimName": "a"}}},
+                 "spec.adapters.path", id="claim-hides-model"),
+    pytest.param({"adapters": {"path": "/usr/lib/a", "persistentVolumeClaim": {"claimName": "a"}}},
+                 "spec.adapters.path", id="claim-inside-usr"),
+    pytest.param({"adapters": {"path": "/adapters", "persistentVolumeClaim": {}}},
+                 "spec.adapters.persistentVolumeClaim.claimName", id="claim-without-name"),
+    pytest.param({"adapters": {"path": "/adapters", "cacheBytes": "0"}},
+                 "spec.adapters.cacheBytes", id="zero-cache-bytes"),
+    pytest.param({"adapters": {"path": "/adapters", "cacheCount": 0}},
+                 "spec.adapters.cacheCount", id="zero-cache-count"),
     pytest.param({"probes": {"startup": {"periodSeconds": 0}}}, "spec.probes.startup.periodSeconds",
                  id="zero-period"),
 ])
@@ -74,6 +100,57 @@ def test_invalid_spec_names_field(fields: dict[str, Any], path: str) -> None:
         parse_spec(spec(**fields))
 
     assert str(caught.value).startswith(path)
+
+
+def test_jobs_off_without_section() -> None:
+    parsed = parse_spec(spec(timing={"queueDrainSeconds": 60}))
+
+    assert parsed.jobs is None
+    assert parsed.tuning_inputs.jobs is False
+
+
+def test_empty_jobs_section_is_sqlite() -> None:
+    parsed = parse_spec(spec(jobs={}))
+
+    assert parsed.jobs is not None
+    assert parsed.jobs.store == "sqlite"
+    assert parsed.jobs.pod_local
+    assert parsed.tuning_inputs.jobs is True
+
+
+def test_emptydir_sqlite_allows_replicas() -> None:
+    parsed = parse_spec(spec(replicas=3, jobs={}))
+
+    assert parsed.jobs is not None
+    assert parsed.jobs.pod_local
+    assert parsed.replicas == 3
+
+
+def test_redis_jobs_allow_replicas_and_workers() -> None:
+    parsed = parse_spec(spec(replicas=3, workers=4, jobs={
+        "store": "redis", "redisUrlSecretRef": {"name": "redis", "key": "url"}}))
+
+    assert parsed.jobs is not None
+    assert parsed.jobs.store == "redis"
+    assert parsed.workers == 4
+
+
+def test_adapters_default_cache_limits() -> None:
+    parsed = parse_spec(spec(adapters={"path": "/opt/kiln/adapters"}))
+
+    assert parsed.adapters is not None
+    assert parsed.adapters.cache_bytes == 256 * 2**20
+    assert parsed.adapters.cache_count == 64
+    assert parsed.adapters.claim_name is None
+
+
+def test_adapters_cache_bytes_quantity() -> None:
+    parsed = parse_spec(spec(adapters={"path": "/adapters", "cacheBytes": "1.5Gi",
+                                       "persistentVolumeClaim": {"claimName": "tenants"}}))
+
+    assert parsed.adapters is not None
+    assert parsed.adapters.cache_bytes == 3 * GIB // 2
+    assert parsed.adapters.claim_name == "tenants"
 
 
 def test_gateway_spec_has_no_weights() -> None:

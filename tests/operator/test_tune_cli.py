@@ -52,7 +52,37 @@ def test_tune_json_uses_kubernetes_names() -> None:
     assert set(container) == {"name", "startupProbe", "readinessProbe", "livenessProbe",
                               "lifecycle", "env"}
     assert {item["name"] for item in container["env"]} == {
-        "KILN_DRAIN_DELAY", "KILN_REQUEST_TIMEOUT", "KILN_QUEUE_DRAIN_TIMEOUT", "KILN_LOAD_TIMEOUT"}
+        "KILN_DRAIN_DELAY", "KILN_REQUEST_TIMEOUT", "KILN_LOAD_TIMEOUT"}
+
+
+def test_tune_jobs_matches_operator() -> None:
+    result = kiln_operator("tune", "--size", "2Gi", "--jobs", "--queue-drain", "40",
+                           "--output", "json")
+    spec = {"image": "x", "model": {"size": "2Gi"}, "timing": {"queueDrainSeconds": 40},
+            "jobs": {"volumeSize": "1Gi"}}
+    _, tuning, _ = effective_tuning(spec, 0)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == pod_fragment(tuning)
+
+
+def test_tune_jobs_lengthen_grace() -> None:
+    without = json.loads(kiln_operator("tune", "--size", "2Gi", "--output", "json").stdout)
+    with_jobs = json.loads(kiln_operator("tune", "--size", "2Gi", "--jobs", "--output",
+                                         "json").stdout)
+    env = {item["name"]: item["value"] for item in with_jobs["containers"][0]["env"]}
+
+    assert with_jobs["terminationGracePeriodSeconds"] >= \
+        without["terminationGracePeriodSeconds"] + 10 + 30
+    assert env["KILN_QUEUE_DRAIN_TIMEOUT"] == "10"
+
+
+def test_tune_queue_drain_needs_jobs() -> None:
+    result = kiln_operator("tune", "--size", "2Gi", "--queue-drain", "40")
+
+    assert result.returncode == 2
+    assert "--queue-drain applies only with --jobs" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_tune_yaml_equals_json() -> None:

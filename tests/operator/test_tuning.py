@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -28,6 +29,7 @@ def inputs(draw: st.DrawFn) -> TuningInputs:
         max_request_seconds=draw(st.integers(1, 3600)),
         drain_delay_seconds=draw(st.integers(0, 300)),
         queue_drain_seconds=draw(st.integers(0, 3600)),
+        jobs=draw(st.booleans()),
         drain_mode=draw(st.sampled_from(["server", "preStopSleep"])),
         startup_budget_floor_seconds=draw(st.integers(0, 7200)),
     )
@@ -100,7 +102,12 @@ def test_server_finishes_before_sigkill(case: TuningInputs) -> None:
     server = result.server
 
     server_shutdown = (server.drain_delay_seconds + result.pre_stop_sleep_seconds
-                       + server.request_timeout_seconds + server.queue_drain_timeout_seconds)
+                       + server.request_timeout_seconds)
+    if case.jobs:
+        # Queued jobs until the queue-drain deadline, then the running ones get the
+        # request timeout once more.
+        assert server.queue_drain_timeout_seconds is not None
+        server_shutdown += server.queue_drain_timeout_seconds + server.request_timeout_seconds
     assert server_shutdown + tuning.RELEASE_SECONDS[case.device] < \
         result.termination_grace_period_seconds
     assert result.termination_grace_period_seconds - math.ceil(
@@ -128,6 +135,50 @@ def test_bigger_model_never_gets_less(case: TuningInputs, extra: int) -> None:
     assert bigger.startup_budget_seconds >= smaller.startup_budget_seconds
     assert bigger.termination_grace_period_seconds >= smaller.termination_grace_period_seconds
     assert bigger.server.load_timeout_seconds >= smaller.server.load_timeout_seconds
+
+
+@settings(max_examples=200, deadline=None)
+@given(inputs(), st.integers(1, 3600))
+def test_longer_drain_never_gets_less(case: TuningInputs, extra: int) -> None:
+    base = tune(case)
+    for field in ("queue_drain_seconds", "max_request_seconds", "drain_delay_seconds"):
+        longer = tune(dataclasses.replace(case, **{field: getattr(case, field) + extra}))
+
+        assert longer.termination_grace_period_seconds >= base.termination_grace_period_seconds
+
+
+@settings(max_examples=200, deadline=None)
+@given(inputs())
+def test_jobs_never_shorten_grace(case: TuningInputs) -> None:
+    without = tune(dataclasses.replace(case, jobs=False))
+    with_jobs = tune(dataclasses.replace(case, jobs=True))
+
+    assert with_jobs.termination_grace_period_seconds >= without.termination_grace_period_seconds
+
+
+def test_jobs_add_drain_and_second_request() -> None:
+    off = TuningInputs(weight_bytes=GIB, max_request_seconds=40, queue_drain_seconds=25)
+    on = dataclasses.replace(off, jobs=True)
+
+    assert tuning.shutdown_seconds(on) - tuning.shutdown_seconds(off) == pytest.approx(25 + 40)
+
+
+@pytest.mark.parametrize("queue_drain", [
+    pytest.param(0, id="no-drain"),
+    pytest.param(3600, id="hour-drain"),
+])
+def test_jobs_off_ignore_queue_drain(queue_drain: int) -> None:
+    result = tune(TuningInputs(weight_bytes=GIB, queue_drain_seconds=queue_drain))
+    default = tune(TuningInputs(weight_bytes=GIB))
+
+    assert result.termination_grace_period_seconds == default.termination_grace_period_seconds
+    assert result.server.queue_drain_timeout_seconds is None
+
+
+def test_jobs_on_set_queue_drain_deadline() -> None:
+    result = tune(TuningInputs(weight_bytes=GIB, queue_drain_seconds=45, jobs=True))
+
+    assert result.server.queue_drain_timeout_seconds == 45
 
 
 def test_readiness_leaves_endpoints_quickly() -> None:

@@ -35,7 +35,7 @@ def strategy(spec: ModelServiceSpec) -> dict[str, Any]:
     the old pod first. Otherwise a new pod loads before an old one stops (``maxSurge: 1``),
     which needs room for one extra pod, including its GPUs.
     """
-    if spec.jobs.store == "sqlite" and spec.jobs.volume_size is not None:
+    if spec.jobs is not None and spec.jobs.persistent_volume:
         return {"type": "Recreate", "rollingUpdate": None}
     return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
 

@@ -46,7 +46,7 @@ def disruption_budget(owner: Owner, spec: ModelServiceSpec) -> dict[str, Any] | 
 
 def jobs_volume_claim(owner: Owner, spec: ModelServiceSpec) -> dict[str, Any] | None:
     """Return the claim for the SQLite job store, or None when the store needs none."""
-    if spec.jobs.store != "sqlite" or spec.jobs.volume_size is None:
+    if spec.jobs is None or not spec.jobs.persistent_volume:
         return None
     claim_spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],

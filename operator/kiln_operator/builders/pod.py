@@ -3,69 +3,69 @@
 Every pod runs as the image's non-root user (UID 10001) with a read-only root filesystem,
 no privilege escalation, all capabilities dropped, the runtime's default seccomp profile
 and no service-account token, because the server never calls the Kubernetes API. The
-server writes only to ``/tmp`` (an emptyDir) and to its job store directory.
+server writes only to ``/tmp`` (an emptyDir) and, with the SQLite job store, to the store's
+directory. A claim of adapters is mounted read-only.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from kiln_operator.builders.metadata import Owner, common_labels
+from kiln_operator.builders.resources import resources
+from kiln_operator.container_paths import DATA_DIR, TMP_DIR
 from kiln_operator.fragment import CONTAINER_PORT, PORT_NAME, container_fragment, deadline_env
-from kiln_operator.quantity import format_bytes
+from kiln_operator.jobs_spec import redis_key_prefix
 from kiln_operator.spec import ModelServiceSpec
 from kiln_operator.tuning import Tuning
 
 RUN_AS_USER = 10001
-DATA_DIR = "/var/lib/kiln"
 JOBS_VOLUME = "jobs"
+ADAPTERS_VOLUME = "adapters"
 TMP_VOLUME = "tmp"
-
-# Memory for a local model: its weights plus the runtime, tokenizer and activations. The
-# factor and the overhead are estimates; spec.resources overrides them key by key.
-MEMORY_FACTOR = 1.25
-MEMORY_OVERHEAD = 1024 * 2**20
-GATEWAY_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 
 
 def component(spec: ModelServiceSpec) -> str:
     return "gateway" if spec.gateway else "model-server"
 
 
-def default_resources(spec: ModelServiceSpec) -> dict[str, dict[str, str]]:
-    """Return requests and limits sized to the weights (or small ones for a gateway)."""
-    if spec.gateway:
-        return {key: dict(values) for key, values in GATEWAY_RESOURCES.items()}
-    memory_bytes = math.ceil(spec.weight_bytes * MEMORY_FACTOR) + MEMORY_OVERHEAD
-    memory = format_bytes(2**20 * math.ceil(memory_bytes / 2**20))
-    resources = {"requests": {"cpu": "1", "memory": memory}, "limits": {"memory": memory}}
-    if spec.tuning_inputs.device == "gpu":
-        count = str(spec.tuning_inputs.gpu_count)
-        resources["requests"][spec.gpu_resource] = count
-        resources["limits"][spec.gpu_resource] = count
-    return resources
+def jobs_env(owner: Owner, spec: ModelServiceSpec) -> list[dict[str, Any]]:
+    """Return the job store settings; none when spec.jobs is absent, so jobs stay off."""
+    jobs = spec.jobs
+    if jobs is None:
+        return []
+    env: list[dict[str, Any]] = [{"name": "KILN_JOBS_STORE", "value": jobs.store}]
+    if jobs.store == "sqlite":
+        env.append({"name": "KILN_DATA_DIR", "value": DATA_DIR})
+    else:
+        env.append({"name": "KILN_REDIS_URL", "valueFrom": {"secretKeyRef": {
+            "name": jobs.redis_secret_name, "key": jobs.redis_secret_key}}})
+        env.append({"name": "KILN_REDIS_KEY_PREFIX",
+                    "value": redis_key_prefix(owner.namespace, owner.name)})
+    return env
 
 
-def resources(spec: ModelServiceSpec) -> dict[str, dict[str, Any]]:
-    merged = default_resources(spec)
-    for key in ("requests", "limits"):
-        merged[key].update(spec.resources.get(key) or {})
-    return merged
+def adapters_env(spec: ModelServiceSpec) -> list[dict[str, Any]]:
+    adapters = spec.adapters
+    if adapters is None:
+        return []
+    return [
+        {"name": "KILN_ADAPTERS_DIR", "value": adapters.path},
+        {"name": "KILN_ADAPTER_CACHE_BYTES", "value": str(adapters.cache_bytes)},
+        {"name": "KILN_ADAPTER_CACHE_COUNT", "value": str(adapters.cache_count)},
+    ]
 
 
-def server_env(spec: ModelServiceSpec, tuning: Tuning) -> list[dict[str, Any]]:
-    """Return the container environment: bind address, deadlines, mode, job store, user env."""
+def server_env(owner: Owner, spec: ModelServiceSpec, tuning: Tuning) -> list[dict[str, Any]]:
+    """Return the container environment: bind address, deadlines, mode, job store, adapters
+    and the user's env."""
     env: list[dict[str, Any]] = [
         {"name": "KILN_HOST", "value": "0.0.0.0"},  # noqa: S104 - the pod network namespace
         {"name": "KILN_PORT", "value": str(CONTAINER_PORT)},
         *deadline_env(tuning),
-        {"name": "KILN_DATA_DIR", "value": DATA_DIR},
-        {"name": "KILN_JOBS_STORE", "value": spec.jobs.store},
+        *jobs_env(owner, spec),
+        *adapters_env(spec),
     ]
-    if spec.jobs.store == "redis":
-        env.append({"name": "KILN_REDIS_URL", "valueFrom": {"secretKeyRef": {
-            "name": spec.jobs.redis_secret_name, "key": spec.jobs.redis_secret_key}}})
     if spec.gateway:
         env.append({"name": "KILN_BACKEND_URL", "value": spec.backend_url})
     else:
@@ -77,19 +77,37 @@ def server_env(spec: ModelServiceSpec, tuning: Tuning) -> list[dict[str, Any]]:
     return env + spec.env
 
 
-def jobs_volume(owner: Owner, spec: ModelServiceSpec) -> dict[str, Any]:
-    if spec.jobs.store == "sqlite" and spec.jobs.volume_size is not None:
-        return {"name": JOBS_VOLUME, "persistentVolumeClaim": {"claimName": f"{owner.name}-jobs"}}
-    return {"name": JOBS_VOLUME, "emptyDir": {}}
+def volumes(owner: Owner, spec: ModelServiceSpec) -> list[dict[str, Any]]:
+    """Return the pod volumes: /tmp, the SQLite job store and the claim of adapters."""
+    built: list[dict[str, Any]] = [{"name": TMP_VOLUME, "emptyDir": {}}]
+    if spec.jobs is not None and spec.jobs.persistent_volume:
+        built.append({"name": JOBS_VOLUME,
+                      "persistentVolumeClaim": {"claimName": f"{owner.name}-jobs"}})
+    elif spec.jobs is not None and spec.jobs.pod_local:
+        built.append({"name": JOBS_VOLUME, "emptyDir": {}})
+    if spec.adapters is not None and spec.adapters.claim_name is not None:
+        built.append({"name": ADAPTERS_VOLUME, "persistentVolumeClaim": {
+            "claimName": spec.adapters.claim_name, "readOnly": True}})
+    return built
 
 
-def container(spec: ModelServiceSpec, tuning: Tuning) -> dict[str, Any]:
+def volume_mounts(spec: ModelServiceSpec) -> list[dict[str, Any]]:
+    mounts: list[dict[str, Any]] = [{"name": TMP_VOLUME, "mountPath": TMP_DIR}]
+    if spec.jobs is not None and spec.jobs.store == "sqlite":
+        mounts.append({"name": JOBS_VOLUME, "mountPath": DATA_DIR})
+    if spec.adapters is not None and spec.adapters.claim_name is not None:
+        mounts.append({"name": ADAPTERS_VOLUME, "mountPath": spec.adapters.path,
+                       "readOnly": True})
+    return mounts
+
+
+def container(owner: Owner, spec: ModelServiceSpec, tuning: Tuning) -> dict[str, Any]:
     tuned = container_fragment(tuning)
     built: dict[str, Any] = {
         "name": tuned["name"],
         "image": spec.image,
         "ports": [{"name": PORT_NAME, "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
-        "env": server_env(spec, tuning),
+        "env": server_env(owner, spec, tuning),
         "resources": resources(spec),
         "startupProbe": tuned["startupProbe"],
         "readinessProbe": tuned["readinessProbe"],
@@ -102,10 +120,7 @@ def container(spec: ModelServiceSpec, tuning: Tuning) -> dict[str, Any]:
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [
-            {"name": TMP_VOLUME, "mountPath": "/tmp"},  # noqa: S108 - an emptyDir per pod
-            {"name": JOBS_VOLUME, "mountPath": DATA_DIR},
-        ],
+        "volumeMounts": volume_mounts(spec),
     }
     if tuned["lifecycle"]:
         built["lifecycle"] = tuned["lifecycle"]
@@ -129,8 +144,8 @@ def pod_template(owner: Owner, spec: ModelServiceSpec, tuning: Tuning) -> dict[s
                 "fsGroup": RUN_AS_USER,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
-            "containers": [container(spec, tuning)],
-            "volumes": [{"name": TMP_VOLUME, "emptyDir": {}}, jobs_volume(owner, spec)],
+            "containers": [container(owner, spec, tuning)],
+            "volumes": volumes(owner, spec),
             "nodeSelector": spec.node_selector or None,
             "tolerations": spec.tolerations or None,
         },
