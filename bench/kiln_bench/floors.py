@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -74,11 +75,22 @@ def sequential_read_seconds(paths: list[Path]) -> float:
     return time.perf_counter() - started
 
 
-def import_seconds(code: str, repeats: int) -> float:
-    """Return the median wall time of `python -c code`, from spawn to exit."""
-    samples = []
+def import_seconds(code: str, repeats: int) -> tuple[float, float]:
+    """Return the median wall time and CPU time of `python -c code`, from spawn to exit.
+
+    CPU time (user plus system) moves much less than wall time when other processes compete
+    for the cores, so it shows the real cost on a busy machine.
+    """
+    walls, cpus = [], []
     for _ in range(repeats):
+        before = _children_cpu()
         started = time.perf_counter()
         subprocess.run([sys.executable, "-c", code], check=True)
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+        walls.append(time.perf_counter() - started)
+        cpus.append(_children_cpu() - before)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

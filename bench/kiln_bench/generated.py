@@ -1,10 +1,10 @@
 """Models generated for the benchmarks, baked once into the cache folder and reused.
 
-Two kinds: `KilnSynthetic` models of a set file size, whose filler tensors are mapped but
-never read by the forward pass (they measure the load path alone), and a BERT-shaped model
-with random weights and MiniLM's tokenizer, whose warm-up forward pass reads every weight
-(it measures memory with the weights really resident). Files are written tensor by tensor in
-16 MiB blocks, so generating a 4 GiB model needs little memory.
+There are two kinds. `KilnSynthetic` models of a set file size have filler tensors that are
+mapped but never read by the forward pass, so they measure the load path alone. A
+BERT-shaped model with random weights and MiniLM's tokenizer has a warm-up forward pass
+that reads every weight, so it measures memory with the weights really resident. Files are
+written tensor by tensor in 16 MiB blocks, so generating a 4 GiB model needs little memory.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The in-process peer: sentence-transformers `encode` with no server in between.
 
-Run as `python -m kiln_bench.inprocess MODEL_DIR SECONDS BATCH [BATCH ...]`; it loads the
-model once, encodes the shared sentences for SECONDS at each batch size, and prints
-sentences per second by batch size as JSON. It runs in its own process, so its threads,
+Run as `python -m kiln_bench.inprocess MODEL_DIR SECONDS BATCH [BATCH ...]`. It loads the
+model once and encodes the shared sentences for SECONDS at each batch size. Then it prints
+the sentences per second by batch size as JSON. It runs in its own process, so its threads,
 memory and OpenMP settings are its own.
 """
 

@@ -1,8 +1,8 @@
 """A lean HTTP/1.1 load generator: asyncio protocols, keep-alive, one request per connection.
 
 The client shares the machine's two cores with the server it measures, so it is built to
-spend as little CPU as possible per request: each connection is a bare `asyncio.Protocol`
-(on uvloop when installed) that writes a pre-encoded request and parses only the status
+spend as little CPU as possible per request. Each connection is a bare `asyncio.Protocol`
+(on uvloop when installed). It writes a pre-encoded request and parses only the status
 line and `Content-Length` of the response. It runs in its own process and reports the CPU
 time it used, so the report can state the client's own overhead next to every result.
 

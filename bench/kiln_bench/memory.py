@@ -1,9 +1,9 @@
 """Memory: peak resident set during load, and proportional set size across workers.
 
 Peak RSS is the kernel's high-water mark (`VmHWM` in /proc/PID/status) read once the server
-is ready. Its peer is `torch.load` of a `torch.save` file holding the same tensors, and each
-side is compared with the weight bytes plus its own runtime: the high-water mark of the same
-process with a model of a few KiB (the server) or of `import torch` alone (torch.load).
+is ready. Its peer is `torch.load` of a `torch.save` file with the same tensors. Each side
+is compared with the weight bytes plus its own runtime, which is the high-water mark of the
+same process with a model of a few KiB (the server) or of `import torch` alone (torch.load).
 PSS divides every shared page among the processes that map it, so the sum over processes is
 what they really cost the node; it comes from /proc/PID/smaps_rollup.
 """

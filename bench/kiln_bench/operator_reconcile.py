@@ -1,11 +1,11 @@
 """Operator: time from ModelService creation to its Deployment written, and API calls.
 
 Runs the real operator (kopf, in a thread) against the project's Kubernetes API emulator
-(kmock, served on 127.0.0.1 by the test harness in `tests/emulator`). For each object count
-a fresh emulator and operator start; the benchmark creates that many ModelServices back to
-back, notes when each Deployment appears in the emulator's store (checked every 10 ms inside
-the emulator's event loop), waits until the operator has been idle for a second, and counts
-the operator's requests from the emulator's request log.
+(kmock, served on 127.0.0.1 by the test harness in `tests/emulator`). Each object count
+gets a fresh emulator and operator. The benchmark creates that many ModelServices back to
+back and notes when each Deployment appears in the emulator's store, checked every 10 ms
+inside the emulator's event loop. Once the operator has been idle for a second, it counts
+the operator's requests in the emulator's request log.
 """
 
 from __future__ import annotations

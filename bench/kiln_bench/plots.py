@@ -47,11 +47,12 @@ def line_chart(
     flat: dict[str, float] | None = None,
 ) -> Path:
     """Draw one line per series over `x`, plus dashed horizontal lines from `flat`."""
-    figure, axes = plt.subplots(figsize=(7, 4))
+    figure, axes = plt.subplots(figsize=(10, 5))
     for name, values in series.items():
         axes.plot(x, values, marker="o", label=name)
-    for name, value in (flat or {}).items():
-        axes.axhline(value, linestyle="--", color="grey", label=name)
+    styles = ["--", ":", "-.", (0, (5, 5))]
+    for index, (name, value) in enumerate((flat or {}).items()):
+        axes.axhline(value, linestyle=styles[index % len(styles)], color="grey", label=name)
     axes.set_xscale("log", base=2)
     axes.set_xticks(list(x))
     axes.set_xticklabels([f"{value:g}" for value in x])
@@ -60,7 +61,7 @@ def line_chart(
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.set_title(title)
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(figure, path)
 
 

@@ -1,9 +1,9 @@
 """Throughput and latency against concurrency, for kiln and the servers a user would run.
 
-Peers, all serving MiniLM on 127.0.0.1 to the same one-sentence requests: a naive FastAPI
-server that loads sentence-transformers in its handler, `kiln serve --max-batch-size 1`
-(unbatched), `kiln serve` with dynamic batching, and sentence-transformers `encode` in
-process with batches of 32 (the ceiling: no HTTP, no JSON, full batches).
+All peers serve MiniLM on 127.0.0.1 to the same one-sentence requests. They are a naive
+FastAPI server that loads sentence-transformers in its handler, `kiln serve
+--max-batch-size 1` (unbatched), and `kiln serve` with dynamic batching. The ceiling is
+sentence-transformers `encode` in process with batches of 32: no HTTP, no JSON, full batches.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """`python -m kiln_bench --smoke` runs every benchmark section and writes the whole report.
 
 The smoke run is what `make bench-smoke` runs: small models, short load runs. Its numbers
-are not checked (speed targets are never timed tests); the tests check that the report and
-its figures are produced with every section, so `make bench` cannot rot unnoticed.
+are not checked, because speed targets are never timed tests. The tests check that the
+report and its figures are written with every section, so `make bench` cannot rot unnoticed.
 """
 
 from __future__ import annotations

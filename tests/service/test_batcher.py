@@ -24,7 +24,7 @@ class SlowForward:
 
 
 async def client(batcher: Batcher, rounds: int, pause: float) -> None:
-    """Send one request per round, pausing after each answer like a client over a network."""
+    """Send one request per round, pausing after each response like a client over a network."""
     for _ in range(rounds):
         await batcher.submit(["text"])
         await asyncio.sleep(pause)
@@ -59,7 +59,7 @@ def test_requests_during_a_pass_are_merged() -> None:
 
 
 def test_staggered_clients_refill_the_batch() -> None:
-    # Four clients resend 0 to 3 ms after their answers and the refill waits up to 20 ms.
+    # Four clients resend 0 to 3 ms after their responses and the refill waits up to 20 ms.
     # Without the refill the batches alternate: [4, 1, 3, 1, 3].
     forward = SlowForward(0.3)
     asyncio.run(run_clients(forward, [0.0, 0.001, 0.002, 0.003], rounds=3))
