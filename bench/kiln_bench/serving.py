@@ -8,40 +8,23 @@ configuration, not with a handicapped one.
 
 from __future__ import annotations
 
-import os
 import statistics
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from kiln_bench import pairs
 from kiln_bench.plan import Plan
 from kiln_bench.plots import line_chart
 from kiln_bench.processes import Served
-from kiln_bench.report import Section, Target, ratio
+from kiln_bench.report import Section
 from kiln_bench.throughput import (
+    BATCH,
     LoadPoint,
     in_process,
     naive_cold_burst,
     naive_server,
+    omp_policy,
     sweep,
 )
-
-BATCHED_TARGET = 0.8
-LATENCY_TARGET = 1.1
-BATCH = 32
-
-
-@contextmanager
-def omp_policy(value: str | None) -> Iterator[None]:
-    previous = os.environ.pop("OMP_WAIT_POLICY", None)
-    if value is not None:
-        os.environ["OMP_WAIT_POLICY"] = value
-    try:
-        yield
-    finally:
-        os.environ.pop("OMP_WAIT_POLICY", None)
-        if previous is not None:
-            os.environ["OMP_WAIT_POLICY"] = previous
 
 
 def in_process_rates(model_dir: Path, seconds: float) -> dict[str, float]:
@@ -50,13 +33,14 @@ def in_process_rates(model_dir: Path, seconds: float) -> dict[str, float]:
         with omp_policy(policy):
             by_size = in_process(model_dir, seconds, (BATCH, 1))
         for size, rate in by_size.items():
-            rates[f"batch {size}, {label}"] = rate
+            rates[f"batch {size}, {label}"] = rate["per_second"]
     return rates
 
 
 def measure(plan: Plan) -> Section:
     model_dir = plan.minilm_dir
     seconds, warmup = plan.load_seconds, plan.warmup_seconds
+    clients = 32 if 32 in plan.concurrencies else max(plan.concurrencies)
     before = in_process_rates(model_dir, seconds)
 
     peers: dict[str, list[LoadPoint]] = {}
@@ -76,25 +60,15 @@ def measure(plan: Plan) -> Section:
             unbatched, plan.concurrencies, seconds, warmup
         )
         peers["kiln batched (default)"] = sweep(batched, plan.concurrencies, seconds, warmup)
-        paired = paired_single_client(plan, {"batched": batched, "unbatched": unbatched})
+        latency = pairs.paired_single_client(plan, {"batched": batched, "unbatched": unbatched})
+        throughput = pairs.paired_throughput(plan, batched, clients)
 
     after = in_process_rates(model_dir, seconds) if plan.in_process_rounds > 1 else before
     in_process_mean = {label: statistics.mean([before[label], after[label]]) for label in before}
     section = _section(plan, peers, before, after, in_process_mean, burst)
-    add_latency_target(section, paired)
+    pairs.add_throughput_target(section, throughput, clients)
+    pairs.add_latency_target(section, latency)
     return section
-
-
-def paired_single_client(plan: Plan, servers: dict[str, Served]) -> dict[str, list[float]]:
-    """Alternate one-client runs between the batched and the unbatched server, both idle
-    otherwise, so background load hits both sides alike; return each side's p50 samples."""
-    samples: dict[str, list[float]] = {name: [] for name in servers}
-    for round_index in range(plan.paired_rounds):
-        order = list(servers) if round_index % 2 == 0 else list(reversed(servers))
-        for name in order:
-            point = sweep(servers[name], (1,), plan.load_seconds / 2, plan.warmup_seconds)[0]
-            samples[name].append(point.p50)
-    return samples
 
 
 def _section(
@@ -139,27 +113,6 @@ def _section(
         f"{burst['loads']:.0f} times (each thread that found no model loaded its own copy)."
     )
 
-    ceiling_label = max(
-        (label for label in in_process_mean if label.startswith(f"batch {BATCH}")),
-        key=lambda label: in_process_mean[label],
-    )
-    ceiling = in_process_mean[ceiling_label]
-    target_clients = 32 if 32 in plan.concurrencies else max(plan.concurrencies)
-    batched = peers["kiln batched (default)"]
-    at_target = next(point for point in batched if point.concurrency == target_clients)
-    measured = ratio(at_target.per_second, ceiling)
-    section.targets.append(
-        Target(
-            f"{target_clients} one-sentence clients vs in-process batch {BATCH}",
-            f"≥ {BATCHED_TARGET}x",
-            f"{at_target.per_second:.1f}/s vs {ceiling:.1f}/s ({ceiling_label}) = {measured:.2f}x",
-            measured >= BATCHED_TARGET,
-            f"during that run the server used {at_target.server_cpu_share:.0%} of the busy "
-            f"CPU time and other processes on the machine {at_target.other_cpu_share:.0%}; "
-            "each request also pays HTTP parsing, validation and JSON encoding on the cores "
-            "that the forward pass needs",
-        )
-    )
     section.data.update(
         peers={name: [point.__dict__ for point in points] for name, points in peers.items()},
         in_process={"before": before, "after": after, "mean": in_process_mean},
@@ -167,33 +120,6 @@ def _section(
     )
     section.figures += _plots(plan, peers, in_process_mean)
     return section
-
-
-def add_latency_target(section: Section, samples: dict[str, list[float]]) -> None:
-    batched = statistics.median(samples["batched"])
-    unbatched = statistics.median(samples["unbatched"])
-    measured = ratio(batched, unbatched)
-    section.add_text(
-        "Single-client latency, paired: both servers up, one-client runs alternating between "
-        f"them {len(samples['batched'])} times each. p50 per run, batched: "
-        + ", ".join(_ms(value) for value in samples["batched"])
-        + "; unbatched: "
-        + ", ".join(_ms(value) for value in samples["unbatched"])
-        + "."
-    )
-    section.targets.append(
-        Target(
-            "single-client latency, batched vs unbatched server",
-            f"≤ {LATENCY_TARGET}x",
-            f"p50 {_ms(batched)} vs {_ms(unbatched)} = {measured:.2f}x (median of paired runs)",
-            measured <= LATENCY_TARGET,
-            "the p50 of single runs varied from "
-            f"{_ms(min(samples['batched']))} to {_ms(max(samples['batched']))} (batched) and "
-            f"{_ms(min(samples['unbatched']))} to {_ms(max(samples['unbatched']))} "
-            "(unbatched) under the machine's background load",
-        )
-    )
-    section.data["paired_single_client"] = samples
 
 
 def _plots(

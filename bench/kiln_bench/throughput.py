@@ -9,9 +9,12 @@ sentence-transformers `encode` in process with batches of 32: no HTTP, no JSON, 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from kiln_bench.report import percentile
 from kiln_bench.sentences import SENTENCES
 
 MODEL_NAME = "all-MiniLM-L6-v2"
+BATCH = 32
 
 
 def bodies() -> list[str]:
@@ -43,6 +47,7 @@ class LoadPoint:
     client_cpu_per_request: float
     client_cpu_share: float
     server_cpu_share: float
+    server_cpu_per_request: float
     other_cpu_share: float
     first_latency: float | None
 
@@ -64,6 +69,7 @@ class LoadPoint:
             client_cpu_per_request=client / max(total, 1),
             client_cpu_share=client / max(cpu.busy, 1e-9),
             server_cpu_share=cpu.server / max(cpu.busy, 1e-9),
+            server_cpu_per_request=cpu.server / max(ok, 1),
             other_cpu_share=cpu.other(client) / max(cpu.busy, 1e-9),
             first_latency=result["first_latency"],
         )
@@ -121,18 +127,31 @@ def naive_cold_burst(server: Served, concurrency: int) -> dict[str, float]:
     return {"first_latency": result["first_latency"] or 0.0, "loads": naive_loads(server)}
 
 
-def in_process(model_dir: Path, seconds: float, batch_sizes: tuple[int, ...]) -> dict[int, float]:
-    """Return sentence-transformers' sentences per second at each batch size."""
+def in_process(
+    model_dir: Path, seconds: float, batch_sizes: tuple[int, ...]
+) -> dict[int, dict[str, float]]:
+    """Return sentence-transformers' sentences per second and per CPU second, by batch size."""
     completed = subprocess.run(
         [sys.executable, "-m", "kiln_bench.inprocess", str(model_dir), str(seconds),
          *(str(size) for size in batch_sizes)],
         check=True, capture_output=True, text=True, env=_offline_env(),
     )  # fmt: skip
     rates = json.loads(completed.stdout.strip().splitlines()[-1])
-    return {int(size): float(rate) for size, rate in rates.items()}
+    return {int(size): rate for size, rate in rates.items()}
 
 
 def _offline_env() -> dict[str, str]:
-    import os
-
     return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+@contextmanager
+def omp_policy(value: str | None) -> Iterator[None]:
+    previous = os.environ.pop("OMP_WAIT_POLICY", None)
+    if value is not None:
+        os.environ["OMP_WAIT_POLICY"] = value
+    try:
+        yield
+    finally:
+        os.environ.pop("OMP_WAIT_POLICY", None)
+        if previous is not None:
+            os.environ["OMP_WAIT_POLICY"] = previous
