@@ -29,6 +29,9 @@ def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAP
     app = FastAPI(
         title="kiln model server",
         version=__version__,
+        # A redirect for a trailing slash would build its Location from the client's Host
+        # header; a 404 is clearer for an API.
+        redirect_slashes=False,
         lifespan=make_lifespan(
             settings=settings,
             lifecycle=lifecycle,

@@ -53,9 +53,7 @@ SERVE_HELP = {
         "up to the request timeout more, and the rest resume at the next start"
     ),
     "data_dir": "directory of the SQLite job store; setting it turns on /v1/jobs",
-    "jobs_store": (
-        "sqlite or redis; unset, KILN_REDIS_URL selects redis and KILN_DATA_DIR sqlite"
-    ),
+    "jobs_store": ("sqlite or redis; unset, KILN_REDIS_URL selects redis and KILN_DATA_DIR sqlite"),
     "redis_url": "redis://, rediss:// or unix:// URL of the Redis job store",
     "redis_key_prefix": "prefix of the Redis keys of the job queue; one per model service",
     "job_workers": "jobs run at once in each server process",
@@ -114,7 +112,15 @@ def _add_serve(subcommands: Any) -> None:
     parser.set_defaults(func=_serve)
 
 
+def _exit_before_start(signum: int, frame: object) -> None:
+    # A SIGTERM that arrives while the server's modules are still importing, before
+    # uvicorn installs its handlers, ends the process with 0: nothing was served yet.
+    raise SystemExit(0)
+
+
 def _serve(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _exit_before_start)
+    signal.signal(signal.SIGINT, _exit_before_start)
     overrides = {f.name: getattr(args, f.name) for f in fields(Settings)}
     try:
         settings = load_settings(overrides)

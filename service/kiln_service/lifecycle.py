@@ -59,7 +59,8 @@ class Lifecycle:
         return time.monotonic() - self._marks.get(name, time.monotonic())
 
     def enter(self, phase: Phase) -> None:
-        if self.phase in (Phase.FAILED, Phase.STOPPED):
+        """Move forward through loading, warming and ready; never out of a final phase."""
+        if self.phase in (Phase.DRAINING, Phase.FAILED, Phase.STOPPED):
             return
         if phase is Phase.READY and self.phase is not Phase.WARMING:
             return

@@ -23,6 +23,7 @@ from kiln_service.components import Component
 from kiln_service.lifecycle import Lifecycle, Phase
 from kiln_service.settings import Settings
 from kiln_service.weights.errors import WeightsError
+from kiln_service.weights.loader import LoadCancelled
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,9 @@ async def start_model(
     except asyncio.CancelledError:
         lifecycle.progress.cancel.set()
         raise
+    except LoadCancelled as cancelled:
+        logger.info("%s", cancelled)
+        return
     except Exception as error:
         logger.exception("the model load failed")
         lifecycle.fail(f"The model load failed: {type(error).__name__}: {error}")

@@ -24,6 +24,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ from kiln_service.lifecycle import Lifecycle, Phase
 from kiln_service.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# A repeat of the first signal within this many seconds is the same request, delivered twice.
+DUPLICATE_SIGNAL_SECONDS = 1.0
 
 
 @dataclass
@@ -71,6 +75,7 @@ class KilnServer(uvicorn.Server):
         self.worker = worker
         self.lifecycle: Lifecycle | None = None
         self._exit_at: float | None = None
+        self._first_signal: tuple[int, float] | None = None
 
     async def _serve(self, sockets: list[socket.socket] | None = None) -> None:
         # The app is built here, in the process that serves it: with several workers each
@@ -82,6 +87,10 @@ class KilnServer(uvicorn.Server):
             self.settings.log_format, self.settings.log_level, access_log=self.settings.access_log
         )
         self.lifecycle = Lifecycle()
+        if threading.current_thread() is threading.main_thread():
+            # Some supervisors and terminals send SIGHUP; it drains like SIGTERM instead
+            # of killing the process without a word.
+            signal.signal(signal.SIGHUP, self.handle_exit)
         if self.worker is not None:
             self.lifecycle.readiness_checks["workers"] = self.worker.others_not_ready
         self.config.app = create_app(self.settings, self.lifecycle)
@@ -91,12 +100,29 @@ class KilnServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         name = signal.Signals(sig).name
         lifecycle = self.lifecycle
-        if lifecycle is None or self._exit_at is not None or self.should_exit:
+        now = time.monotonic()
+        first = self._first_signal
+        if first is not None and first[0] == sig and now - first[1] < DUPLICATE_SIGNAL_SECONDS:
+            # `kill` of a process group and a wrapper such as make that forwards the signal
+            # deliver the same SIGTERM twice within milliseconds: that is one request.
+            logger.info("%s received again within %.1f s: already draining", name, now - first[1])
+            return
+        if self._first_signal is None:
+            self._first_signal = (sig, now)
+        if self._exit_at is not None:
             logger.warning("second %s received: exiting now without draining", name)
             logging.shutdown()
             os._exit(1)
+        if lifecycle is None:
+            logger.info("%s received before the application was built: exiting", name)
+            self._exit_at = time.monotonic()
+            self.should_exit = True
+            return
 
         previous = lifecycle.begin_drain()
+        if previous in (Phase.LOADING, Phase.WARMING):
+            # Stop reading weights now; the lifespan's shutdown cancels the rest.
+            lifecycle.progress.cancel.set()
         delay = self.settings.drain_delay if previous is Phase.READY else 0.0
         self._exit_at = time.monotonic() + delay
         logger.info(

@@ -7,6 +7,7 @@ binds its port, with a message that names the variable and the accepted values.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -17,6 +18,7 @@ ENV_PREFIX = "KILN_"
 
 Verification = Literal["full", "size"]
 LogFormat = Literal["text", "json"]
+LogLevel = Literal["debug", "info", "warning", "error"]
 Device = Literal["cpu", "cuda"]
 JobsStore = Literal["sqlite", "redis"]
 
@@ -37,7 +39,7 @@ class Settings:
     load_timeout: float = 600.0
     verify: Verification = "full"
     log_format: LogFormat = "text"
-    log_level: str = "info"
+    log_level: LogLevel = "info"
     access_log: bool = False
     max_batch_size: int = 32
     batch_wait_ms: float = 0.0
@@ -65,6 +67,11 @@ class Settings:
     def __post_init__(self) -> None:
         _require(self.port, "port", 0 <= self.port <= 65535, "between 0 and 65535")
         _require(self.workers, "workers", self.workers >= 1, "at least 1")
+        for name in ("verify", "log_format", "log_level", "device", "jobs_store"):
+            value = getattr(self, name)
+            choices = _literal_choices(name)
+            if value is not None:
+                _require(value, name, value in choices, "one of " + ", ".join(choices))
         for name in ("drain_delay", "batch_wait_ms", "queue_drain_timeout"):
             value = getattr(self, name)
             _require(value, name, value >= 0, "zero or more")
@@ -114,6 +121,8 @@ class Settings:
 
 
 def _require(value: object, name: str, ok: bool, expected: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        ok, expected = False, f"a finite number, and {expected}"
     if not ok:
         raise SettingsError(
             f"Setting {name} ({ENV_PREFIX}{name.upper()}) is {value!r}; it must be {expected}."
@@ -154,9 +163,7 @@ def _check_jobs(settings: Settings) -> None:
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(
                 "KILN_JOBS_STORE is redis, so KILN_REDIS_URL must be a redis://, rediss:// "
-                "or unix:// URL; it is "
-                + (repr(redact_url(url)) if url else "unset")
-                + "."
+                "or unix:// URL; it is " + (repr(redact_url(url)) if url else "unset") + "."
             )
     if store == "sqlite":
         if settings.data_dir is None:
@@ -188,15 +195,15 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         if raw is not None and raw != "":
             values[field.name] = _parse(field.name, str(field.type), raw)
     if "port" not in values and os.environ.get("PORT"):
-        values["port"] = _parse("port", "int", os.environ["PORT"])
+        values["port"] = _parse("port", "int", os.environ["PORT"], env="PORT")
     for name, value in (overrides or {}).items():
         if value is not None:
             values[name] = value
     return Settings(**values)
 
 
-def _parse(name: str, type_name: str, raw: str) -> Any:
-    env = ENV_PREFIX + name.upper()
+def _parse(name: str, type_name: str, raw: str, *, env: str | None = None) -> Any:
+    env = env or ENV_PREFIX + name.upper()
     try:
         if type_name == "int":
             return int(raw)
@@ -223,6 +230,7 @@ def _literal_choices(name: str) -> tuple[str, ...]:
     annotation = {
         "verify": Verification,
         "log_format": LogFormat,
+        "log_level": LogLevel,
         "device": Device,
         "jobs_store": JobsStore,
     }.get(name)

@@ -27,7 +27,9 @@ def slow_start_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def lifetime(slow_start_model: Path) -> tuple[ServerProcess, Probe, Probe, float | None]:
     """Run one server from start to exit with probes on; return it and the probes."""
-    with ServerProcess(model_dir=slow_start_model) as server:
+    # A drain delay, as the operator sets in a cluster, keeps the listener open after
+    # SIGTERM long enough for the probes to observe the draining state.
+    with ServerProcess("--drain-delay", "1", model_dir=slow_start_model) as server:
         liveness = Probe(server.url("/livez"), period=0.05, timeout=1.0).start()
         readiness = Probe(server.url("/readyz"), period=0.05, timeout=1.0).start()
         server.wait_ready()

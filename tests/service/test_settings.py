@@ -25,6 +25,11 @@ CASES = [
     pytest.param({"KILN_VERIFY": "sometimes"}, [], "not one of full, size", id="verify"),
     pytest.param({}, ["--drain-delay", "-1"], "KILN_DRAIN_DELAY", id="negative-drain"),
     pytest.param({}, ["--workers", "0"], "at least 1", id="workers"),
+    pytest.param({"KILN_LOG_LEVEL": "verbose"}, [], "one of debug, info", id="log-level-env"),
+    pytest.param({}, ["--log-level", "verbose"], "one of debug, info", id="log-level-flag"),
+    pytest.param({"KILN_DRAIN_DELAY": "inf"}, [], "a finite number", id="infinite-drain"),
+    pytest.param({}, ["--batch-wait-ms", "inf"], "a finite number", id="infinite-wait"),
+    pytest.param({"PORT": "tcp://10.0.0.1:80"}, [], "PORT='tcp://10.0.0.1:80'", id="port-env"),
     pytest.param(
         {},
         ["--device", "cuda", "--workers", "2"],

@@ -167,3 +167,58 @@ def test_full_inflight_queue_gets_503(slow_model: Path) -> None:
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
     assert "KILN_MAX_INFLIGHT=2" in response.json()["error"]["message"]
+
+
+def test_timed_out_request_frees_the_model(slow_model: Path) -> None:
+    # Eight one-input chunks take 12 s. After the first request times out at 4 s, the
+    # next one waits at most for the chunk in progress plus its own pass: 3 s.
+    options = ("--max-batch-size", "1", "--request-timeout", "4")
+    with ServerProcess(*options, model_dir=slow_model) as server:
+        server.wait_ready()
+        many = httpx.post(
+            server.url("/v1/embeddings"), json={"input": [f"t{i}" for i in range(8)]}, timeout=30
+        )
+        next_one = httpx.post(server.url("/v1/embeddings"), json=BODY, timeout=30)
+        server.signal(signal.SIGTERM)
+        code = server.wait_exit(timeout=30)
+        elapsed = time.monotonic() - (server.signalled_at or 0)
+
+    assert many.status_code == 504
+    assert next_one.status_code == 200
+    assert code == 0
+    assert elapsed < 2 * FORWARD_SECONDS + 5
+
+
+# Before the interpreter has imported kiln (about 0.1 s) SIGTERM still has its default action.
+@pytest.mark.parametrize("delay", [0.3, 0.8, 1.2])
+def test_early_sigterm_exits_zero(slow_model: Path, delay: float) -> None:
+    with ServerProcess(model_dir=slow_model) as server:
+        time.sleep(delay)
+        server.signal(signal.SIGTERM)
+        code = server.wait_exit(timeout=30)
+        log = server.log()
+    assert code == 0, log
+    assert "second SIGTERM" not in log
+
+
+def test_sighup_drains_like_sigterm(slow_model: Path) -> None:
+    with ServerProcess(model_dir=slow_model) as server:
+        server.wait_ready()
+        server.signal(signal.SIGHUP)
+        code = server.wait_exit(timeout=30)
+        log = server.log()
+    assert code == 0
+    assert "draining: SIGHUP received" in log
+
+
+def test_repeated_sigterm_counts_once(slow_model: Path) -> None:
+    with ServerProcess(model_dir=slow_model) as server:
+        server.wait_ready()
+        requests = InFlight(server.url("/v1/embeddings"), BODY, count=1).start()
+        wait_for_metric(server.url("/metrics"), "kiln_inflight_requests", 1)
+        server.signal(signal.SIGTERM)
+        server.signal(signal.SIGTERM)
+        code = server.wait_exit(timeout=30)
+        outcomes = requests.join()
+    assert code == 0
+    assert [o.status for o in outcomes] == [200]

@@ -6,14 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kiln_service.api.schemas import Usage
+from kiln_service.api.schemas import Texts, Usage
 
 
 class ClassifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     adapter: str = Field(description="Name of an adapter directory in KILN_ADAPTERS_DIR.")
-    input: str | list[str] = Field(description="One text or a list of texts to classify.")
+    input: Texts = Field(description="One text or a list of texts to classify.")
     top_k: int | None = Field(
         default=None, ge=1, description="Return only the k most likely labels per input."
     )

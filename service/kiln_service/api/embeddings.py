@@ -84,7 +84,8 @@ def check_request(
         )
     if body.model is not None and not _same_model(body.model, embedder.model_name):
         raise NotFound(
-            f"Model {body.model!r} is not served here; this server serves {embedder.model_name!r}.",
+            f"Model {shorten(body.model)!r} is not served here; this server serves "
+            f"{embedder.model_name!r}.",
             code="model_not_found",
         )
 
@@ -130,3 +131,8 @@ def encode_response(
         },
         option=orjson.OPT_SERIALIZE_NUMPY,
     )
+
+
+def shorten(value: str, limit: int = 80) -> str:
+    """Cut a client-supplied value before echoing it in an error message."""
+    return value if len(value) <= limit else value[: limit - 3] + "..."

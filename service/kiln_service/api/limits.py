@@ -1,12 +1,14 @@
-"""Admission for inference routes: body size, in-flight limit, latency and rejection metrics.
+"""Admission for inference routes: body size and time, in-flight limit, metrics.
 
 This is plain ASGI middleware rather than a FastAPI dependency, so an oversized body is
 rejected from its `Content-Length` (or from the bytes streamed so far) before it is read
-into memory, and probes and metrics never pass through it.
+into memory, a body that arrives too slowly gets 408 before it takes an in-flight slot,
+and probes and metrics never pass through it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,6 +46,30 @@ class AdmissionMiddleware:
             self.metrics.rejections.labels("body_too_large").inc()
             await _too_large(declared, limit)(scope, receive, send)
             return
+        # The body is read here, before the request counts as in flight, so clients that
+        # send their bodies slowly cannot hold the in-flight slots, and a chunked body can
+        # be cut off at the limit. The route receives the body from memory.
+        timeout = self.settings.request_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                body = await _read_body(receive, limit)
+        except TimeoutError:
+            self.metrics.rejections.labels("body_timeout").inc()
+            response = error_response(
+                408,
+                f"The request body did not arrive within {timeout:g} s "
+                "(KILN_REQUEST_TIMEOUT); send the whole body at once.",
+                error_type="invalid_request_error",
+                code="body_timeout",
+            )
+            await response(scope, receive, send)
+            return
+        if body is None:
+            self.metrics.rejections.labels("body_too_large").inc()
+            await _too_large(limit + 1, limit)(scope, receive, send)
+            return
+        receive = _replay(body, receive)
+
         if self.inflight >= self.settings.max_inflight:
             self.metrics.rejections.labels("overloaded").inc()
             response = error_response(
@@ -56,16 +82,6 @@ class AdmissionMiddleware:
             )
             await response(scope, receive, send)
             return
-
-        if declared is None:
-            # A chunked body has no Content-Length: read it here, up to the limit, and
-            # replay it, so the route never sees more than the limit.
-            body = await _read_body(receive, limit)
-            if body is None:
-                self.metrics.rejections.labels("body_too_large").inc()
-                await _too_large(limit + 1, limit)(scope, receive, send)
-                return
-            receive = _replay(body, receive)
 
         status = 500
 

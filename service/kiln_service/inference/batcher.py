@@ -21,7 +21,8 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-Forward = Callable[[list[str]], tuple[np.ndarray, list[int]]]
+Result = tuple[np.ndarray, list[int]]
+Forward = Callable[[list[str]], Result]
 
 REFILL_FRACTION = 0.1
 REFILL_MAX_SECONDS = 0.02
@@ -51,6 +52,7 @@ class Batcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiln-inference")
         self._task: asyncio.Task[None] | None = None
         self._busy = False
+        self._current: list[Pending] = []
         self._arrived = asyncio.Event()
         self._last_requests = 0
         self._last_forward_seconds = 0.0
@@ -80,10 +82,12 @@ class Batcher:
         while True:
             batch = [await self._queue.get()]
             self._busy = True
+            self._current = batch
             try:
                 await self._serve(loop, batch)
             finally:
                 self._busy = False
+                self._current = []
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, batch: list[Pending]) -> None:
         size = len(batch[0].texts)
@@ -96,21 +100,33 @@ class Batcher:
         batch = [item for item in batch if not item.future.done()]
         if not batch:
             return
-        texts = [text for item in batch for text in item.texts]
         self._last_requests = len(batch)
         started = loop.time()
         try:
-            vectors, counts = await loop.run_in_executor(
-                self._executor, self._forward_sorted, texts
-            )
+            await self._compute(loop, batch)
             self._last_forward_seconds = loop.time() - started
-        except Exception as error:  # noqa: BLE001 - every waiter must get the failure
-            logger.error("forward pass of %d inputs failed: %r", len(texts), error)
+        except Exception as error:  # noqa: BLE001 - the failure goes to its own request
+            if len(batch) == 1:
+                logger.error("forward pass of %d inputs failed: %r", len(batch[0].texts), error)
+                _fail(batch[0], error)
+                return
+            # One request's input must not fail the requests it happened to share a pass
+            # with, so each request runs again on its own.
             for item in batch:
-                if not item.future.done():
-                    item.future.set_exception(error)
-            return
+                try:
+                    await self._compute(loop, [item])
+                except Exception as item_error:  # noqa: BLE001
+                    logger.error(
+                        "forward pass of %d inputs failed: %r", len(item.texts), item_error
+                    )
+                    _fail(item, item_error)
 
+    async def _compute(self, loop: asyncio.AbstractEventLoop, batch: list[Pending]) -> None:
+        texts = [text for item in batch for text in item.texts]
+        owners = [item.future for item in batch for _ in item.texts]
+        vectors, counts = await loop.run_in_executor(
+            self._executor, self._forward_sorted, texts, owners
+        )
         start = 0
         for item in batch:
             end = start + len(item.texts)
@@ -144,30 +160,63 @@ class Batcher:
             except TimeoutError:
                 return self._take_queued(batch, size)
 
-    def _forward_sorted(self, texts: list[str]) -> tuple[np.ndarray, list[int]]:
-        """Embed `texts` in length-sorted chunks and return rows in the original order."""
+    def _forward_sorted(
+        self, texts: list[str], owners: list[asyncio.Future[Result]]
+    ) -> tuple[np.ndarray, list[int]]:
+        """Embed `texts` in length-sorted chunks and return rows in the original order.
+
+        Runs on the inference thread. Before each chunk it drops the texts of requests that
+        are already done (timed out or disconnected), so an abandoned request stops using
+        the model within one chunk. Their rows stay zero and are never sent.
+        """
         if self._on_batch is not None:
             self._on_batch(len(texts))
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         vectors: np.ndarray | None = None
         counts = [0] * len(texts)
         for start in range(0, len(order), self._max_batch_size):
-            chunk = order[start : start + self._max_batch_size]
+            chunk = [i for i in order[start : start + self._max_batch_size]
+                     if not owners[i].done()]  # fmt: skip
+            if not chunk:
+                continue
             chunk_vectors, chunk_counts = self._forward([texts[i] for i in chunk])
             if vectors is None:
-                vectors = np.empty((len(texts), chunk_vectors.shape[1]), dtype=np.float32)
+                vectors = np.zeros((len(texts), chunk_vectors.shape[1]), dtype=np.float32)
             vectors[chunk] = chunk_vectors
             for i, count in zip(chunk, chunk_counts, strict=True):
                 counts[i] = count
-        assert vectors is not None
+        if vectors is None:
+            vectors = np.zeros((len(texts), 0), dtype=np.float32)
         return vectors, counts
 
-    async def close(self) -> None:
-        """Wait for queued and running work, then stop the task and the inference thread."""
+    async def close(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for queued and running work, then stop.
+
+        Requests still queued or computing at the deadline fail with BatcherClosed. A
+        forward pass that is still running holds the inference thread until its current
+        chunk ends.
+        """
+        computing: list[Pending] = []
         if self._task is not None:
-            while not self._queue.empty() or self._busy:
+            deadline = time.monotonic() + timeout
+            while (not self._queue.empty() or self._busy) and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
+            computing = list(self._current)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        closed = BatcherClosed("the server is shutting down")
+        for item in computing:
+            _fail(item, closed)
+        while not self._queue.empty():
+            _fail(self._queue.get_nowait(), closed)
         self._executor.shutdown(wait=True)
+
+
+class BatcherClosed(Exception):
+    """The batcher stopped before this request reached the model."""
+
+
+def _fail(item: Pending, error: BaseException) -> None:
+    if not item.future.done():
+        item.future.set_exception(error)

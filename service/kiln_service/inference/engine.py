@@ -29,10 +29,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kiln_service.inference.batcher import Batcher
+from kiln_service.api.errors import Unavailable
+from kiln_service.inference.batcher import Batcher, BatcherClosed
 from kiln_service.lifecycle import Lifecycle
 from kiln_service.metrics import Metrics
 from kiln_service.settings import Settings
+from kiln_service.weights.errors import WeightsError
 from kiln_service.weights.loader import check_directory, map_tensors, read_files
 from kiln_service.weights.manifest import read_manifest
 
@@ -62,10 +64,11 @@ class Engine:
     async def load(self) -> None:
         """Verify, read and map the weights and build the model; raise WeightsError on faults."""
         progress = self.lifecycle.progress
-        manifest = read_manifest(self.model_dir)
+        # Even the header checks run off the event loop: a header may be many megabytes.
+        manifest = await asyncio.to_thread(read_manifest, self.model_dir)
         self.model_name = manifest.name
         self.weight_bytes = manifest.weight_bytes
-        layouts = check_directory(self.model_dir, manifest)
+        layouts = await asyncio.to_thread(check_directory, self.model_dir, manifest)
 
         set_openmp_wait_policy()
         torch_import = asyncio.create_task(asyncio.to_thread(importlib.import_module, "torch"))
@@ -114,6 +117,14 @@ class Engine:
         from kiln_service.models import build_model
 
         if self.settings.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise WeightsError(
+                    "KILN_DEVICE",
+                    f"the device is cuda, but torch {torch.__version__} finds no CUDA device",
+                    "Run on a GPU node with a CUDA build of torch, or set KILN_DEVICE=cpu.",
+                )
             tensors = {key: value.to("cuda") for key, value in tensors.items()}
         return build_model(self.model_dir, name, architecture, tensors)
 
@@ -133,13 +144,24 @@ class Engine:
         logger.info("warm-up done in %.2f s", time.monotonic() - started)
 
     async def embed(self, texts: list[str]) -> tuple[np.ndarray, list[int]]:
-        assert self._batcher is not None
-        return await self._batcher.submit(texts)
+        if self._batcher is None:
+            raise Unavailable(
+                "The model is not loaded; retry when /readyz returns 200.", retry_after=1
+            )
+        try:
+            return await self._batcher.submit(texts)
+        except BatcherClosed:
+            raise Unavailable(
+                "The server shut down before this request reached the model; retry on "
+                "another replica.",
+                code="shutting_down",
+                retry_after=1,
+            ) from None
 
     async def close(self) -> None:
         """Finish queued work, then drop every reference to the model and free its memory."""
         if self._batcher is not None:
-            await self._batcher.close()
+            await self._batcher.close(timeout=self.settings.request_timeout)
             self._batcher = None
         if self._model is None:
             return

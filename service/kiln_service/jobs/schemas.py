@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kiln_service.api.schemas import Texts
+
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
 class JobRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    input: str | list[str] = Field(description="One text or a list of texts to embed.")
+    input: Texts = Field(description="One text or a list of texts to embed.")
     model: str | None = Field(default=None, description="Served model name; omit to use it.")
     idempotency_key: str | None = Field(
         default=None,

@@ -22,6 +22,11 @@ from kiln_service.models.base import check_shapes, config_int, read_config
 from kiln_service.weights.errors import WeightsError
 
 DEFAULT_MAX_TOKENS = 256
+# WordPiece turns a word of more than 100 characters into one [UNK] token, so 128
+# characters per token always reach the token limit unless the text has long runs of
+# whitespace or characters the tokenizer drops. Cutting texts there first keeps one huge
+# input from holding the inference thread for seconds.
+CHARACTERS_PER_TOKEN = 128
 
 
 @dataclass
@@ -94,10 +99,16 @@ class BertEmbedder:
         )
 
     def count_tokens(self, texts: list[str]) -> list[int]:
-        return [len(e.ids) for e in self._tokenizer.encode_batch(texts, add_special_tokens=True)]
+        return [len(e.ids) for e in self._tokenizer.encode_batch(self._cut(texts))]
+
+    def _cut(self, texts: list[str]) -> list[str]:
+        # NOTE: a text whose first tokens are spread over more than this many characters
+        # (long whitespace runs) gets fewer tokens here than the tokenizer alone would give.
+        budget = self.max_tokens * CHARACTERS_PER_TOKEN
+        return [text[:budget] for text in texts]
 
     def tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        encodings = self._tokenizer.encode_batch(texts)
+        encodings = self._tokenizer.encode_batch(self._cut(texts))
         ids = torch.from_numpy(np.array([e.ids for e in encodings], dtype=np.int64))
         mask = torch.from_numpy(np.array([e.attention_mask for e in encodings], dtype=np.int64))
         return ids, mask
