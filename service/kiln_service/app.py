@@ -7,7 +7,7 @@ import asyncio
 from fastapi import FastAPI
 
 from kiln_service import __version__
-from kiln_service.api import embeddings, probes
+from kiln_service.api import disabled, embeddings, probes
 from kiln_service.api.errors import install_error_handlers
 from kiln_service.api.limits import AdmissionMiddleware
 from kiln_service.components import Component
@@ -50,10 +50,14 @@ def create_app(settings: Settings, lifecycle: Lifecycle | None = None) -> FastAP
     app.include_router(probes.router)
     app.include_router(embeddings.router)
     install_jobs(app, components)
+    if settings.job_store is None:
+        app.include_router(disabled.jobs_disabled())
     if settings.adapters_dir is not None:
         from kiln_service.adapters.component import install_adapters
 
         components.append(install_adapters(app, settings))
+    else:
+        app.include_router(disabled.adapters_disabled())
     app.add_middleware(AdmissionMiddleware, settings=settings, metrics=metrics)
     return app
 

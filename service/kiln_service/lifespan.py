@@ -104,13 +104,18 @@ async def start_model(
     model_ready.set()
     ready_at = lifecycle.mark("ready")
     timings: dict[str, Any] = lifecycle.timings
+    failing = lifecycle.failing_checks()
     logger.info(
-        "ready %.2f s after process start (imports and start-up %.2f s, load %.2f s, "
-        "warm-up %.2f s)",
+        "%s %.2f s after process start (imports and start-up %.2f s, load %.2f s, "
+        "warm-up %.2f s)%s",
+        "model ready" if failing else "ready",
         ready_at,
         timings["load_started"],
         timings["loaded"] - timings["load_started"],
         ready_at - timings["loaded"],
+        "; readiness still fails: " + "; ".join(f"{k}: {v}" for k, v in failing.items())
+        if failing
+        else "",
     )
 
 

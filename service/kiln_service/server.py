@@ -165,7 +165,21 @@ def run_server(settings: Settings) -> int:
     if settings.workers > 1:
         return run_workers(settings)
     server = KilnServer(_uvicorn_config(settings), settings)
-    server.run()
+    try:
+        server.run()
+    except SystemExit as error:
+        # uvicorn exits this way when it cannot listen, for example on a port in use.
+        if server.started:
+            raise
+        code = error.code if isinstance(error.code, int) else 1
+        logger.error(
+            "exit %d: the server could not listen on %s:%d; the log above has the reason. "
+            "Choose a free --port (KILN_PORT) or another --host (KILN_HOST).",
+            code,
+            settings.host,
+            settings.port,
+        )
+        return code
     return _exit_code(server)
 
 

@@ -70,3 +70,19 @@ def test_long_model_name_is_cut_in_message(strict_server: ServerProcess) -> None
     )
     assert response.status_code == 404
     assert len(response.text) < 1000
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        pytest.param("/v1/jobs", "KILN_DATA_DIR", id="jobs"),
+        pytest.param("/v1/jobs/job_123", "KILN_REDIS_URL", id="job"),
+        pytest.param("/v1/classify", "KILN_ADAPTERS_DIR", id="classify"),
+    ],
+)
+def test_disabled_feature_says_how_to_enable(
+    strict_server: ServerProcess, path: str, words: str
+) -> None:
+    response = httpx.post(strict_server.url(path), json={"input": "hi"})
+    assert response.status_code == 404
+    assert words in response.json()["error"]["message"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,14 @@ def test_no_model_and_no_backend(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--model-dir (KILN_MODEL_DIR)" in result.stderr
     assert "--backend (KILN_BACKEND_URL)" in result.stderr
+
+
+def test_port_in_use_names_the_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = serve("--model-dir", str(tmp_path), "--port", str(port))
+    assert result.returncode != 0
+    assert f"could not listen on 127.0.0.1:{port}" in result.stderr
+    assert "--port (KILN_PORT)" in result.stderr
