@@ -124,3 +124,84 @@ def test_baked_files_are_world_readable(tmp_path: Path) -> None:
     assert output.stat().st_mode & 0o777 == 0o755
     assert (output / "model.safetensors").stat().st_mode & 0o777 == 0o644
     assert (output / "kiln-manifest.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_file_symlink_is_followed(tmp_path: Path) -> None:
+    source = write_synthetic_source(tmp_path / "src")
+    blob = tmp_path / "blob.json"
+    blob.write_text('{"note": "from a blob"}')
+    (source / "extra.json").symlink_to(blob)
+
+    bake(source, tmp_path / "out")
+
+    baked = tmp_path / "out" / "extra.json"
+    assert not baked.is_symlink()
+    assert baked.read_text() == blob.read_text()
+
+
+def test_dangling_symlink_is_rejected(tmp_path: Path) -> None:
+    source = write_synthetic_source(tmp_path / "src")
+    (source / "missing.json").symlink_to(tmp_path / "nowhere.json")
+    with pytest.raises(WeightsError, match="symbolic link points to"):
+        bake(source, tmp_path / "out")
+
+
+BAD_CONFIGS = [
+    pytest.param(b"\xff\xfe not utf-8", "not valid JSON", id="not-utf8"),
+    pytest.param(b"[1, 2]", "not a JSON object", id="list"),
+    pytest.param(b"{broken", "not valid JSON", id="invalid-json"),
+    pytest.param(
+        b'{"architectures": ["KilnSynthetic"], "vocab_size": 1000, "hidden_size": 16,'
+        b' "forward_delay_seconds": "slow"}',
+        "forward_delay_seconds is 'slow'",
+        id="delay-string",
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "words"), BAD_CONFIGS)
+def test_bad_config_is_one_clear_error(tmp_path: Path, config: bytes, words: str) -> None:
+    source = write_synthetic_source(tmp_path / "src")
+    (source / "config.json").write_bytes(config)
+    with pytest.raises(WeightsError, match=words) as raised:
+        bake(source, tmp_path / "out")
+    assert str(source / "config.json") in str(raised.value)
+
+
+def test_random_bytes_pickle_is_one_clear_error(tmp_path: Path) -> None:
+    source = write_synthetic_source(tmp_path / "src")
+    (source / "model.safetensors").unlink()
+    (source / "pytorch_model.bin").write_bytes(os.urandom(4096))
+    with pytest.raises(WeightsError, match="cannot be read|rejected"):
+        bake(source, tmp_path / "out")
+
+
+def test_sparse_tensor_is_rejected(tmp_path: Path) -> None:
+    source = write_synthetic_source(tmp_path / "src")
+    tensors = load_file(source / "model.safetensors")
+    (source / "model.safetensors").unlink()
+    tensors["embedding.weight"] = tensors["embedding.weight"].to_sparse()
+    torch.save(tensors, source / "pytorch_model.bin")
+    with pytest.raises(WeightsError, match="sparse, quantized or on the meta device"):
+        bake(source, tmp_path / "out")
+
+
+def test_pickle_next_to_safetensors_is_rejected(tmp_path: Path) -> None:
+    source = write_synthetic_source(tmp_path / "src")
+    torch.save(load_file(source / "model.safetensors"), source / "model.bin")
+    with pytest.raises(WeightsError, match="both this checkpoint and model.safetensors"):
+        bake(source, tmp_path / "out")
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "-dash-first", "x" * 200])
+def test_invalid_name_is_rejected(tmp_path: Path, name: str) -> None:
+    source = write_synthetic_source(tmp_path / "src")
+    with pytest.raises(WeightsError, match="model name .* is not valid"):
+        bake(source, tmp_path / "out", name=name)
+
+
+def test_output_that_is_a_file_is_rejected(tmp_path: Path) -> None:
+    source = write_synthetic_source(tmp_path / "src")
+    (tmp_path / "out").write_text("a file")
+    with pytest.raises(WeightsError, match="not a directory"):
+        bake(source, tmp_path / "out")

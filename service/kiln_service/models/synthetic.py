@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from kiln_service.models.base import check_shapes, config_int, read_config
+from kiln_service.weights.errors import WeightsError
 
 EMBEDDING = "embedding.weight"
 
@@ -46,10 +47,17 @@ class SyntheticEmbedder:
         vocab = config_int(model_dir, config, "vocab_size")
         hidden = config_int(model_dir, config, "hidden_size")
         check_shapes(model_dir, tensors, {EMBEDDING: (vocab, hidden)})
+        delay = config.get("forward_delay_seconds", 0.0)
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay < 3600:
+            raise WeightsError(
+                model_dir / "config.json",
+                f"forward_delay_seconds is {delay!r}, expected seconds from 0 to 3600",
+                "Fix config.json.",
+            )
         return cls(
             name=name,
             tensors=tensors,
-            forward_delay=float(config.get("forward_delay_seconds", 0.0)),
+            forward_delay=float(delay),
             max_tokens=int(config.get("max_tokens", 256)),
         )
 

@@ -127,6 +127,12 @@ def _parse_header(path: Path, header_text: bytes) -> dict[str, TensorInfo]:
     tensors: dict[str, TensorInfo] = {}
     for name, entry in header.items():
         if name == "__metadata__":
+            if not isinstance(entry, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in entry.items()
+            ):
+                raise WeightsError(
+                    path, "the header's __metadata__ is not a map of strings to strings", REBAKE
+                )
             continue
         tensors[name] = _parse_entry(path, name, entry)
 
