@@ -100,7 +100,7 @@ def _add_serve(subcommands: Any) -> None:
         flag = FLAG_NAMES.get(field.name, "--" + field.name.replace("_", "-"))
         kind = {"int": int, "float": float}.get(str(field.type))
         help_text = SERVE_HELP.get(field.name, field.name.replace("_", " "))
-        help_text += f" [env {ENV_PREFIX}{field.name.upper()}]"
+        help_text += f" [env {ENV_PREFIX}{field.name.upper()}, default {field.default}]"
         if str(field.type) == "bool":
             parser.add_argument(
                 flag, dest=field.name, action="store_const", const=True, help=help_text
