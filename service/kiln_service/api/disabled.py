@@ -1,4 +1,4 @@
-"""404s that say how to turn on a part of the API this server was started without."""
+"""404 responses that explain how to enable a part of the API that is switched off."""
 
 from __future__ import annotations
 
