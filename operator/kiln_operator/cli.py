@@ -79,6 +79,12 @@ def _add_operator(subparsers: Any) -> None:
                              "each time up to --max-retry-delay (default 5)")
     parser.add_argument("--max-retry-delay", type=float, default=300.0,
                         help="maximum delay between retries in seconds (default 300)")
+    parser.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                        help="serve Prometheus metrics on this TCP port, path /metrics "
+                             "(default: no metrics endpoint)")
+    parser.add_argument("--metrics-address", default="127.0.0.1", metavar="ADDRESS",
+                        help="IP address the metrics endpoint binds with --metrics-port; in a "
+                             "pod use 0.0.0.0 (default %(default)s)")
     parser.add_argument("--verbose", action="store_true", help="log at debug level")
     parser.add_argument("--log-format", choices=("text", "json"), default="text",
                         help="log format (default text)")
@@ -168,10 +174,12 @@ def run_operator(args: argparse.Namespace) -> int:
         liveness_endpoint=args.liveness,
         retry_base_seconds=args.retry_delay,
         retry_max_seconds=args.max_retry_delay,
+        metrics_port=args.metrics_port,
+        metrics_address=args.metrics_address,
     )
     try:
         run_forever(config)
-    except ValueError as error:
+    except (ValueError, OSError) as error:
         print(f"kiln operator: {error}", file=sys.stderr)
         return 2
     return 0

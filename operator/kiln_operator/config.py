@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class OperatorConfig:
-    """Connection, watched namespaces and retry delays (seconds) of the operator."""
+    """Connection, watched namespaces, retry delays (seconds) and metrics endpoint of the
+    operator. ``metrics_port`` None serves no metrics."""
 
     namespaces: tuple[str, ...] = ()
     all_namespaces: bool = False
@@ -17,6 +18,8 @@ class OperatorConfig:
     retry_max_seconds: float = 300.0
     conflict_retry_seconds: float = 60.0
     watch_timeout_seconds: int = 300
+    metrics_port: int | None = None
+    metrics_address: str = "127.0.0.1"
 
     def retry_delay(self, retry: int) -> float:
         """Return the exponential backoff before retry number ``retry`` (0 for the first)."""

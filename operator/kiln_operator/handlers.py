@@ -7,6 +7,7 @@
 - Deployment events: copy replica counts and rollout conditions into the owner's status,
   and recreate a Deployment that was deleted while its ModelService lives.
 - Pod events: learn the time to ready and raise the startup budget when pods are slow.
+- ModelService events: keep the phase of each watched ModelService for the metrics.
 
 Handlers are synchronous (kopf runs them in threads) and use ``KubeApi`` for the children
 and the status. kopf's own client watches the resources and posts the events.
@@ -15,6 +16,7 @@ and the status. kopf's own client watches the resources and posts the events.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -35,6 +37,7 @@ from kiln_operator.config import OperatorConfig
 from kiln_operator.job_store_condition import apply_job_store
 from kiln_operator.kube import KubeApi, load_configuration
 from kiln_operator.learning import Decision, learn, observe_pod
+from kiln_operator.metrics import OperatorMetrics
 from kiln_operator.reconcile import OwnershipConflict, Reconciled, reconcile
 from kiln_operator.settings import configure_settings, connection_info
 from kiln_operator.spec import InvalidSpec
@@ -104,39 +107,49 @@ def record_problem(api: KubeApi, body: dict[str, Any], reason: str, message: str
 
 
 def reconcile_with_retries(api: KubeApi, config: OperatorConfig, body: dict[str, Any],
-                           logger: Logger, retry: int, *, force_floor: bool = False) -> None:
+                           logger: Logger, retry: int, *, metrics: OperatorMetrics,
+                           force_floor: bool = False) -> None:
     """Reconcile and record the outcome; translate failures into kopf's retry policy."""
+    started = time.monotonic()
     try:
         result = reconcile(api, body, logger, force_learned_floor=force_floor)
     except InvalidSpec as error:
+        metrics.reconciles.labels("invalid_spec").inc()
         logger.error("Invalid spec, not retrying until it changes: %s", error)
         record_problem(api, body, "InvalidSpec", str(error))
         post_event(body, "Warning", "InvalidSpec", str(error))
         raise kopf.PermanentError(str(error)) from error
     except OwnershipConflict as error:
+        metrics.reconciles.labels("ownership_conflict").inc()
         logger.error("%s Retrying in %.0f s.", error, config.conflict_retry_seconds)
         record_problem(api, body, "OwnershipConflict", str(error))
         raise kopf.TemporaryError(str(error), delay=config.conflict_retry_seconds) from error
     except ApiException as error:
         delay = config.retry_delay(retry)
         if error.status == 422:
+            metrics.reconciles.labels("child_rejected").inc()
             message = f"The API server rejected a child object as invalid: {error.body}"
             logger.error("%s", message)
             record_problem(api, body, "ChildRejected", message)
             raise kopf.PermanentError(message) from error
+        metrics.reconciles.labels("retried_error").inc()
         logger.warning("API request failed with HTTP %s (%s); retry %d in %.1f s.",
                        error.status, error.reason, retry + 1, delay)
         raise kopf.TemporaryError(f"API error {error.status}: {error.reason}",
                                   delay=delay) from error
     except urllib3.exceptions.HTTPError as error:
+        metrics.reconciles.labels("retried_error").inc()
         delay = config.retry_delay(retry)
         logger.warning("API server unreachable (%s); retry %d in %.1f s.", error, retry + 1, delay)
         raise kopf.TemporaryError(f"API server unreachable: {error}", delay=delay) from error
+    finally:
+        metrics.reconcile_seconds.observe(time.monotonic() - started)
+    metrics.reconciles.labels("ok").inc()
     record_reconciled(api, body, result, logger)
 
 
 def learn_from_pod(api: KubeApi, config: OperatorConfig, pod: dict[str, Any],
-                   logger: Logger) -> None:
+                   logger: Logger, metrics: OperatorMetrics) -> None:
     observations = observe_pod(pod)
     if not observations:
         return
@@ -173,14 +186,20 @@ def learn_from_pod(api: KubeApi, config: OperatorConfig, pod: dict[str, Any],
         message = (f"Raised the startup budget floor to {decision.raised_to} s, applied {when}: "
                    f"{decision.reason}.")
         logger.info("%s", message)
+        metrics.budget_raises.labels(
+            "startup_probe_killed" if decision.urgent else "slow_ready").inc()
         post_event(owner_body, "Warning" if decision.urgent else "Normal",
                    "StartupBudgetRaised", message)
     if any(decision.urgent for decision in decisions):
-        reconcile_with_retries(api, config, owner_body, logger, 0, force_floor=True)
+        reconcile_with_retries(api, config, owner_body, logger, 0, metrics=metrics,
+                               force_floor=True)
 
 
-def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
-    """Return a registry with every handler of the operator, bound to ``config``."""
+def build_registry(config: OperatorConfig,
+                   metrics: OperatorMetrics | None = None) -> kopf.OperatorRegistry:
+    """Return a registry with every handler of the operator, bound to ``config`` and counting
+    into ``metrics`` (a new, unserved set when None)."""
+    counted = metrics if metrics is not None else OperatorMetrics()
     registry = kopf.OperatorRegistry()
     state: dict[str, KubeApi] = {}
 
@@ -201,7 +220,16 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     @kopf.on.create(API_GROUP, "v1alpha1", PLURAL, registry=registry)
     @kopf.on.update(API_GROUP, "v1alpha1", PLURAL, registry=registry)
     def reconcile_modelservice(body: kopf.Body, logger: Logger, retry: int, **_: Any) -> None:
-        reconcile_with_retries(api(), config, plain(body), logger, retry)
+        reconcile_with_retries(api(), config, plain(body), logger, retry, metrics=counted)
+
+    @kopf.on.event(API_GROUP, "v1alpha1", PLURAL, registry=registry)
+    def modelservice_seen(type: str | None, body: kopf.Body, **_: Any) -> None:
+        namespace = body["metadata"]["namespace"]
+        name = body["metadata"]["name"]
+        if type == "DELETED":
+            counted.phases.forget(namespace, name)
+        else:
+            counted.phases.record(namespace, name, (body.get("status") or {}).get("phase"))
 
     @kopf.on.event("apps", "v1", "deployments", labels=MANAGED, registry=registry)
     def deployment_changed(type: str | None, body: kopf.Body, logger: Logger, **_: Any) -> None:
@@ -217,7 +245,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         if type == "DELETED":
             logger.warning("Deployment %s was deleted while its ModelService exists, so it is "
                            "created again.", name)
-            reconcile_with_retries(api(), config, owner_body, logger, 0)
+            reconcile_with_retries(api(), config, owner_body, logger, 0, metrics=counted)
             return
         replicas = owner_body["spec"].get("replicas", 1)
         update_status(api(), namespace, name, lambda status, live: apply_rollout(
@@ -226,6 +254,6 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     @kopf.on.event("", "v1", "pods", labels=MANAGED, registry=registry)
     def pod_changed(type: str | None, body: kopf.Body, logger: Logger, **_: Any) -> None:
         if type != "DELETED":
-            learn_from_pod(api(), config, plain(body), logger)
+            learn_from_pod(api(), config, plain(body), logger, counted)
 
     return registry

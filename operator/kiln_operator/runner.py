@@ -14,6 +14,7 @@ import kopf
 
 from kiln_operator.config import OperatorConfig
 from kiln_operator.handlers import build_registry
+from kiln_operator.metrics import MetricsServer, OperatorMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,16 @@ def check_scope(config: OperatorConfig) -> None:
                          "once per namespace.")
     if config.all_namespaces and config.namespaces:
         raise ValueError("--all-namespaces and --namespace exclude each other; pass one of them.")
+    port = config.metrics_port
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"--metrics-port {port!r} is not a TCP port; pass 1 to 65535.")
+
+
+def start_metrics(config: OperatorConfig, metrics: OperatorMetrics) -> MetricsServer | None:
+    """Serve ``metrics`` when the config names a metrics port; return None otherwise."""
+    if config.metrics_port is None:
+        return None
+    return MetricsServer.start(metrics, config.metrics_address, config.metrics_port)
 
 
 def run_forever(config: OperatorConfig) -> None:
@@ -31,13 +42,19 @@ def run_forever(config: OperatorConfig) -> None:
     check_scope(config)
     scope = "all namespaces" if config.all_namespaces else ", ".join(config.namespaces)
     logger.info("Starting the kiln operator for %s.", scope)
-    kopf.run(
-        registry=build_registry(config),
-        standalone=True,
-        clusterwide=config.all_namespaces,
-        namespaces=config.namespaces,
-        liveness_endpoint=config.liveness_endpoint,
-    )
+    metrics = OperatorMetrics()
+    server = start_metrics(config, metrics)
+    try:
+        kopf.run(
+            registry=build_registry(config, metrics),
+            standalone=True,
+            clusterwide=config.all_namespaces,
+            namespaces=config.namespaces,
+            liveness_endpoint=config.liveness_endpoint,
+        )
+    finally:
+        if server is not None:
+            server.stop()
 
 
 def run_until(
@@ -45,12 +62,18 @@ def run_until(
 ) -> None:
     """Run in the calling thread with a new event loop until ``stop_flag`` is set."""
     check_scope(config)
-    asyncio.run(kopf.operator(
-        registry=build_registry(config),
-        standalone=True,
-        clusterwide=config.all_namespaces,
-        namespaces=config.namespaces,
-        liveness_endpoint=config.liveness_endpoint,
-        stop_flag=stop_flag,
-        ready_flag=ready_flag,
-    ))
+    metrics = OperatorMetrics()
+    server = start_metrics(config, metrics)
+    try:
+        asyncio.run(kopf.operator(
+            registry=build_registry(config, metrics),
+            standalone=True,
+            clusterwide=config.all_namespaces,
+            namespaces=config.namespaces,
+            liveness_endpoint=config.liveness_endpoint,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+        ))
+    finally:
+        if server is not None:
+            server.stop()

@@ -42,6 +42,8 @@ class OperatorThread:
     def __init__(self, kubeconfig: Path, *, namespaces: tuple[str, ...] = (),
                  retry_base_seconds: float = 0.2, retry_max_seconds: float = 2.0) -> None:
         self.liveness_url = f"http://127.0.0.1:{free_port()}/healthz"
+        metrics_port = free_port()
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         self.config = OperatorConfig(
             namespaces=namespaces,
             all_namespaces=not namespaces,
@@ -51,6 +53,8 @@ class OperatorThread:
             retry_max_seconds=retry_max_seconds,
             conflict_retry_seconds=retry_max_seconds,
             watch_timeout_seconds=30,
+            metrics_port=metrics_port,
+            metrics_address="127.0.0.1",
         )
         self._stop = threading.Event()
         self._ready = threading.Event()

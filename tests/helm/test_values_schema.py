@@ -54,6 +54,21 @@ REJECTED = [
     ),
     pytest.param({"healthPort": 0}, "at '/healthPort': minimum: got 0, want 1", id="port-zero"),
     pytest.param(
+        {"metrics": {"enabled": "true"}},
+        "at '/metrics/enabled': got string, want boolean",
+        id="metrics-enabled-string",
+    ),
+    pytest.param(
+        {"metrics": {"port": 70000}},
+        "at '/metrics/port': maximum: got 70,000, want 65,535",
+        id="metrics-port-too-high",
+    ),
+    pytest.param(
+        {"metrics": {"serviceMonitor": {"enabled": True}}},
+        "at '/metrics': additional properties 'serviceMonitor' not allowed",
+        id="metrics-unknown-key",
+    ),
+    pytest.param(
         {"logFormat": "xml"}, "at '/logFormat': value must be one of", id="unknown-log-format"
     ),
     pytest.param(
