@@ -83,8 +83,16 @@ def record_reconciled(api: KubeApi, body: dict[str, Any], result: Reconciled,
         if degraded.get("reason") in SPEC_PROBLEMS:
             status["conditions"] = set_condition(conditions, DEGRADED, "False", "SpecValid",
                                                  "The spec is valid again.", generation)
-        apply_rollout(status, result.deployment, result.spec.replicas, generation)
+        # NB: read the Deployment again on every attempt. The one this reconcile wrote has
+        # no status yet, and a Deployment event may have recorded newer replica counts
+        # meanwhile; writing the stale copy would move the phase back for good.
+        live_deployment = api.get(deployment_path) or result.deployment
+        apply_rollout(status, live_deployment, result.spec.replicas, generation)
 
+    deployment_path = (
+        f"/apis/apps/v1/namespaces/{owner.namespace}/deployments/"
+        f"{result.deployment['metadata']['name']}"
+    )
     if not update_status(api, owner.namespace, owner.name, change):
         return
     for reason, message in warnings:
