@@ -1,7 +1,7 @@
 """The two serving targets, each measured as alternating pairs so background load hits both.
 
 The machine is shared, and its speed for one process can change threefold within a minute.
-A comparison of two runs taken minutes apart says more about that than about kiln, so each
+Two runs taken minutes apart would mostly measure that change rather than kiln. So each
 target alternates short runs of its two sides and takes the median of the per-pair ratios.
 Throughput is also given per CPU second (the server's CPU time against sentence-transformers'
 own), which hardly moves with background load.

@@ -41,7 +41,7 @@ class StartRun:
     cached: float
 
 
-def start_once(model_dir: Path, *, cold: bool) -> StartRun:
+def start_once(model_dir: Path, *, cold: bool, verify: str = "full") -> StartRun:
     """Start a server once and stop it when ready."""
     files = model_files(model_dir)
     if cold:
@@ -49,7 +49,7 @@ def start_once(model_dir: Path, *, cold: bool) -> StartRun:
     else:
         sequential_read_seconds(files)
     cached = cached_fraction(files)
-    with Served.kiln(model_dir) as server:
+    with Served.kiln(model_dir, "--verify", verify) as server:
         elapsed = server.wait_status("/readyz", 200)
         cpu = tree_cpu_seconds(server.process.pid)
         url = f"http://127.0.0.1:{server.port}/readyz"
@@ -68,20 +68,23 @@ def measure(plan: Plan, models: dict[str, Path]) -> Section:
         evict(files)
         read_cold = sequential_read_seconds(files)
         read_warm = sequential_read_seconds(files)
-        for cold in (True, False):
-            runs = [start_once(model_dir, cold=cold) for _ in range(plan.repeats)]
+        cases = [("cold", True, "full"), ("warm", False, "full")]
+        if size > 2**30 // 2:
+            cases.append(("warm, --verify size", False, "size"))
+        for case, cold, verify in cases:
+            runs = [start_once(model_dir, cold=cold, verify=verify) for _ in range(plan.repeats)]
             median = sorted(runs, key=lambda run: run.ready)[len(runs) // 2]
             read = read_cold if cold else read_warm
             floor = imports["server modules and torch"][0] + read
             timings = median.timings
             rows.append([
-                label, "cold" if cold else "warm", mebibytes(size), seconds(median.ready),
+                label, case, mebibytes(size), seconds(median.ready),
                 seconds(read), seconds(floor), f"{ratio(median.ready, floor):.2f}",
                 seconds(median.cpu), _phase(timings, "load_started"),
                 _phase(timings, "loaded", "load_started"), _phase(timings, "ready", "loaded"),
                 f"{min(run.cached for run in runs):.0%}",
             ])  # fmt: skip
-            runs_by_case[f"{label} {'cold' if cold else 'warm'}"] = {
+            runs_by_case[f"{label} {case}"] = {
                 "bytes": size, "ready": median.ready, "cpu": median.cpu, "read": read,
                 "floor": floor, "timings": timings,
             }  # fmt: skip
@@ -93,7 +96,9 @@ def measure(plan: Plan, models: dict[str, Path]) -> Section:
         f"{plan.repeats} starts. *Cold* evicts the model's files from the page cache with "
         "`posix_fadvise(POSIX_FADV_DONTNEED)` first; *warm* reads them once first. The floor "
         "is the import time of torch and the server's modules plus one sequential read of "
-        "the same files in the same cache state. *CPU to ready* is the server process's "
+        "the same files in the same cache state. For models over 512 MiB a third case starts "
+        "warm with `--verify size`, which checks sizes and headers but hashes nothing, to "
+        "show what the sha256 pass costs. *CPU to ready* is the server process's "
         "user plus system time when it turned ready. The last columns split the server's own "
         "timings (from `/readyz`): interpreter start and imports, load (read, hash, map, "
         "build, with `import torch` in a thread beside the read), warm-up.",
