@@ -61,7 +61,8 @@ def test_inflight_requests_complete(slow_model: Path) -> None:
 
     assert code == 0, log
     assert [o.status for o in outcomes] == [200, 200, 200]
-    assert elapsed < 3 * FORWARD_SECONDS + 5
+    # Three passes take 4.5 s; the margin covers start-up noise on a loaded machine.
+    assert elapsed < 3 * FORWARD_SECONDS + 10
 
 
 def test_shutdown_log_is_ordered(slow_model: Path) -> None:

@@ -149,3 +149,20 @@ def test_missing_directory_exits_non_zero(tmp_path: Path) -> None:
     assert code == 1
     assert "model directory does not exist" in log
     assert "KILN_MODEL_DIR" in log
+
+
+def test_bert_missing_bias_is_named(minilm_dir: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    model_dir = tmp_path / "minilm"
+    shutil.copytree(minilm_dir, model_dir)
+    tensors = load_file(str(model_dir / WEIGHTS))
+    del tensors["encoder.layer.0.output.dense.bias"]
+    save_file(tensors, str(model_dir / WEIGHTS))
+    rewrite_manifest_entry(model_dir, WEIGHTS)
+
+    with ServerProcess(model_dir=model_dir) as server:
+        code = server.wait_exit(timeout=60)
+        log = server.log()
+    assert code == 1
+    assert "'encoder.layer.0.output.dense.bias' is missing" in log

@@ -200,8 +200,11 @@ def expected_shapes(model_dir: Path, config: dict[str, object]) -> dict[str, tup
             shapes[f"{prefix}attention.self.{name}.weight"] = (hidden, hidden)
             shapes[f"{prefix}attention.self.{name}.bias"] = (hidden,)
         shapes[f"{prefix}attention.output.dense.weight"] = (hidden, hidden)
+        shapes[f"{prefix}attention.output.dense.bias"] = (hidden,)
         shapes[f"{prefix}intermediate.dense.weight"] = (inner, hidden)
+        shapes[f"{prefix}intermediate.dense.bias"] = (inner,)
         shapes[f"{prefix}output.dense.weight"] = (hidden, inner)
+        shapes[f"{prefix}output.dense.bias"] = (hidden,)
         for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
             shapes[f"{prefix}{norm}.weight"] = (hidden,)
             shapes[f"{prefix}{norm}.bias"] = (hidden,)
