@@ -85,7 +85,7 @@ def record_reconciled(api: KubeApi, body: dict[str, Any], result: Reconciled,
                                                  "The spec is valid again.", generation)
         # NB: read the Deployment again on every attempt. The one this reconcile wrote has
         # no status yet, and a Deployment event may have recorded newer replica counts
-        # meanwhile; writing the stale copy would move the phase back for good.
+        # meanwhile. Writing the stale copy would move the phase back for good.
         live_deployment = api.get(deployment_path) or result.deployment
         apply_rollout(status, live_deployment, result.spec.replicas, generation)
 

@@ -3,7 +3,7 @@
     loading -> warming -> ready -> draining -> stopped
        \\---------\\--------------------> failed
 
-Liveness asks only whether the event loop answers, so it is true in every state but a dead
+Liveness checks only that the event loop responds, so it is true in every state but a dead
 process. Readiness is true only in `ready` and only while every extra readiness check (a
 job store, an external backend) passes: `ready` means the weights are resident and a
 warm-up forward pass has run, so the first routed request is as fast as the rest. Startup
@@ -85,7 +85,7 @@ class Lifecycle:
 
     @property
     def serving(self) -> bool:
-        """True while inference requests are answered: ready, or draining a loaded model."""
+        """True while inference requests are served: ready, or draining a loaded model."""
         return self.phase is Phase.READY or (self.phase is Phase.DRAINING and self.started_once)
 
     def failing_checks(self) -> dict[str, str]:

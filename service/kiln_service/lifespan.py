@@ -1,11 +1,12 @@
 """The one lifespan that owns the model, from load to release.
 
 uvicorn binds its port only after lifespan startup returns, and a port that does not
-answer makes the kubelet's liveness probe fail. So startup only creates the load task and
-yields at once: the port is bound within a fraction of a second, `/livez` answers during
-the whole load, and `/readyz` stays 503 until the weights are resident and warmed up.
-After `yield` (SIGTERM has already turned readiness false and the listener has drained) the
-same function cancels a load still running, stops the components, and releases the model.
+accept connections makes the kubelet's liveness probe fail. So startup only creates the
+load task and yields at once: the port is bound within a fraction of a second, `/livez`
+responds during the whole load, and `/readyz` stays 503 until the weights are resident
+and warmed up. After `yield` (SIGTERM has already turned readiness false and the listener
+has drained) the same function cancels a load still running, stops the components, and
+releases the model.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from kiln_service.adapters.cache import AdapterCache
 from kiln_service.adapters.errors import AdapterInvalid, AdapterNotFound
 from kiln_service.adapters.schemas import ClassifyRequest, ClassifyResponse
-from kiln_service.api.embeddings import Embedder, not_ready
+from kiln_service.api.embeddings import Embedder, check_inputs, not_ready
 from kiln_service.api.errors import GatewayTimeout, InvalidInput, NotFound, Unavailable
 from kiln_service.lifecycle import Lifecycle
 from kiln_service.settings import Settings
@@ -46,7 +46,7 @@ async def classify(body: ClassifyRequest, request: Request) -> Response:
     cache: AdapterCache = request.app.state.adapter_cache
 
     texts = [body.input] if isinstance(body.input, str) else body.input
-    _check_inputs(texts, settings)
+    check_inputs(texts, settings)
 
     stage = "load"
     try:
@@ -66,17 +66,6 @@ async def classify(body: ClassifyRequest, request: Request) -> Response:
         _encode(body, labels, probabilities, token_counts, embedder.model_name),
         media_type="application/json",
     )
-
-
-def _check_inputs(texts: list[str], settings: Settings) -> None:
-    if not texts:
-        raise InvalidInput("Field 'input' is an empty list; send at least one string.")
-    if len(texts) > settings.max_inputs:
-        raise InvalidInput(
-            f"Field 'input' has {len(texts)} items; the limit is {settings.max_inputs} per "
-            "request (KILN_MAX_INPUTS). Split the inputs over several requests.",
-            code="too_many_inputs",
-        )
 
 
 def _timeout_error(

@@ -65,9 +65,8 @@ async def create_embeddings(body: EmbeddingRequest, request: Request) -> Respons
     )
 
 
-def check_request(
-    body: EmbeddingRequest, texts: list[str], embedder: Embedder, settings: Settings
-) -> None:
+def check_inputs(texts: list[str], settings: Settings) -> None:
+    """Raise InvalidInput for an empty list or more inputs than KILN_MAX_INPUTS."""
     if not texts:
         raise InvalidInput("Field 'input' is an empty list; send at least one string.")
     if len(texts) > settings.max_inputs:
@@ -76,6 +75,12 @@ def check_request(
             "request (KILN_MAX_INPUTS). Split the inputs over several requests.",
             code="too_many_inputs",
         )
+
+
+def check_request(
+    body: EmbeddingRequest, texts: list[str], embedder: Embedder, settings: Settings
+) -> None:
+    check_inputs(texts, settings)
     if body.dimensions is not None and body.dimensions != embedder.dimensions:
         raise InvalidInput(
             f"Field 'dimensions' is {body.dimensions}, but model {embedder.model_name!r} "

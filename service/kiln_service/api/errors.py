@@ -1,8 +1,8 @@
 """HTTP failures: a few exception classes and the one place that turns them into responses.
 
 Every error body has the OpenAI shape, `{"error": {"message", "type", "code"}}`, so OpenAI
-clients surface the message. A server that is not ready, overloaded or draining answers 503
-with `Retry-After`; bad input answers 4xx with a message that names the field and the limit.
+clients surface the message. A server that is not ready, overloaded or draining returns 503
+with `Retry-After`. Bad input gets a 4xx with a message that names the field and the limit.
 """
 
 from __future__ import annotations

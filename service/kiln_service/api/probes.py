@@ -1,7 +1,7 @@
 """Liveness, readiness and startup probes, plus Prometheus metrics.
 
 The handlers read in-memory state and nothing else: they never wait for the model, a lock
-or the network, so they answer in microseconds even while inference saturates every core.
+or the network, so they respond in microseconds even while inference saturates every core.
 """
 
 from __future__ import annotations
